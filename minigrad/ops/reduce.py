@@ -1,0 +1,110 @@
+"""Reductions. ``axis`` is None (all axes) or a tuple of non-negative ints; ``keepdims`` as NumPy.
+Each backward first restores the reduced axes (size 1) so the gradient broadcasts back."""
+from ..autograd import Function
+from ..backend import get_array_module
+
+
+def _expand_reduced(g, in_shape, axis, keepdims):
+    """Reshape a reduced gradient so it broadcasts against the input of shape ``in_shape``."""
+    if keepdims or axis is None and g.ndim == 0:
+        return g if g.ndim == len(in_shape) else g.reshape((1,) * len(in_shape))
+    axes = range(len(in_shape)) if axis is None else axis
+    shape = list(in_shape)
+    for a in axes:
+        shape[a] = 1
+    return g.reshape(shape)
+
+
+def _count(shape, axis):
+    n = 1
+    for a in range(len(shape)) if axis is None else axis:
+        n *= shape[a]
+    return n
+
+
+class Sum(Function):
+    """y = sum(x, axis)"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        """dx = broadcast(gy)"""
+        xp = get_array_module(gy)
+        g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
+        return xp.broadcast_to(g, self.in_shape)
+
+
+class Mean(Function):
+    """y = sum(x, axis) / n"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.mean(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        """dx = broadcast(gy) / n"""
+        xp = get_array_module(gy)
+        g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
+        return xp.broadcast_to(g / _count(self.in_shape, self.axis), self.in_shape)
+
+
+class Var(Function):
+    """y = sum((x - mean)**2, axis) / (n - correction)"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        mean = x.mean(axis=self.axis, keepdims=True)
+        centered = x - mean
+        n = _count(x.shape, self.axis)
+        self.save_for_backward(centered)
+        return (centered * centered).sum(axis=self.axis, keepdims=self.keepdims) / max(n - self.correction, 0)
+
+    def backward(self, gy):
+        """dx = gy * 2 * (x - mean) / (n - correction)"""
+        (centered,) = self.saved_tensors
+        n = _count(self.in_shape, self.axis)
+        g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
+        return g * centered * (2.0 / max(n - self.correction, 0))
+
+
+class MaxMin(Function):
+    """y = max(x, axis)  (or min when ``self.mode == 'min'``)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = x.max(axis=self.axis, keepdims=True) if self.mode == "max" else x.min(axis=self.axis, keepdims=True)
+        # Ties share the gradient equally (PyTorch's rule for max()/amax without indices).
+        hit = x == y
+        self.save_for_backward(hit, hit.sum(axis=self.axis, keepdims=True))
+        return y if self.keepdims else xp.squeeze(y, axis=self.axis)
+
+    def backward(self, gy):
+        """dx = gy * [x == y] / count(x == y)"""
+        hit, count = self.saved_tensors
+        g = _expand_reduced(gy, hit.shape, self.axis, self.keepdims)
+        return hit * (g / count).astype(gy.dtype)
+
+
+class MaxMinAlong(Function):
+    """y = x[..., argmax(x, dim), ...]  (max/min along one dim; the gradient goes to that index)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        arg = x.argmax(axis=self.dim) if self.mode == "max" else x.argmin(axis=self.dim)
+        idx = xp.expand_dims(arg, self.dim)
+        self.in_shape = x.shape
+        self.save_for_backward(idx)
+        self.indices = arg
+        y = xp.take_along_axis(x, idx, axis=self.dim)
+        return y if self.keepdim else xp.squeeze(y, axis=self.dim)
+
+    def backward(self, gy):
+        """dx = gy scattered to the index that won"""
+        (idx,) = self.saved_tensors
+        xp = get_array_module(gy)
+        g = gy if self.keepdim else xp.expand_dims(gy, self.dim)
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        xp.put_along_axis(gx, idx, g, axis=self.dim)
+        return gx
