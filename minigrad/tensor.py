@@ -300,6 +300,11 @@ class Tensor:
     def _binary(self, other, fn, op, reverse=False):
         other = self._operand(other, op)
         a, b = (other, self) if reverse else (self, other)
+        if a.shape != b.shape:
+            try:
+                np.broadcast_shapes(a.shape, b.shape)
+            except ValueError:
+                raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
         dtype = dtypes.promote(a.dtype, b.dtype)
         return fn.apply(a.astype(dtype), b.astype(dtype))
 
