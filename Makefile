@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,examples]"
+	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

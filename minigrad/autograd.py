@@ -186,12 +186,12 @@ class Function:
                 for t, need in zip(inputs, needs)
             ]
             fn.input_meta = [None if t is None else (t.shape, t.dtype) for t in inputs]
-            # inputs off the gradient path (constants, buffers, indices), held weakly for graph
-            # drawings; 0-d ones (Python scalars) are kept so a drawing can show their value
-            fn.const_inputs = [
-                None if t is None or need else t if t.data.ndim == 0 else weakref.ref(t)
-                for t, need in zip(inputs, needs)
-            ]
+            if False in needs:  # inputs off the gradient path (constants, buffers), for drawings:
+                # held weakly; 0-d ones (Python scalars) kept, so a drawing can show their value
+                fn.const_inputs = [
+                    None if t is None or need else t if t.data.ndim == 0 else weakref.ref(t)
+                    for t, need in zip(inputs, needs)
+                ]
             fn.outputs = []
             fn.scope = _state.scope
             if _state.anomaly:

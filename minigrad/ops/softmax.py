@@ -3,21 +3,34 @@ from ..autograd import Function
 from ..backend import get_array_module
 
 
+def shift_is_needed(m, dtype):
+    """Softmax is shift invariant; subtracting the max m only matters when exp(x) could overflow, or
+    underflow in the terms that count. With every max in [-60, 80] neither happens (float32 and
+    float64), and softmax can skip the subtraction pass."""
+    return dtype.itemsize < 4 or not (m.size and float(m.max()) <= 80 and float(m.min()) >= -60)
+
+
 class Softmax(Function):
     """y = exp(x - max(x)) / sum(exp(x - max(x)))"""
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = x - x.max(axis=self.axis, keepdims=True)
-        xp.exp(y, out=y)
-        y /= y.sum(axis=self.axis, keepdims=True)
+        m = x.max(axis=self.axis, keepdims=True)
+        if shift_is_needed(m, x.dtype):
+            y = x - m
+            xp.exp(y, out=y)
+        else:
+            y = xp.exp(x)
+        y *= 1 / y.sum(axis=self.axis, keepdims=True)
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         """dx = y * (gy - sum(gy * y))"""
         (y,) = self.saved_tensors
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        gx = gy - (gy * y).sum(axis=self.axis, keepdims=True)
+        gx *= y
+        return gx
 
 
 class LogSoftmax(Function):
@@ -25,8 +38,8 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        y = x - x.max(axis=self.axis, keepdims=True)  # (x - max) - lse: no cancellation, so always shifted
+        y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
         self.save_for_backward(y)
         return y
 
@@ -34,4 +47,6 @@ class LogSoftmax(Function):
         """dx = gy - exp(y) * sum(gy)"""
         (y,) = self.saved_tensors
         xp = get_array_module(y)
-        return gy - xp.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        gx = xp.exp(y)
+        gx *= gy.sum(axis=self.axis, keepdims=True)
+        return xp.subtract(gy, gx, out=gx)

@@ -1,0 +1,81 @@
+"""Embedding lookup: a gather of weight rows, whose gradient is a scatter-add of rows.
+
+    y[i...] = W[idx[i...]]                       forward: gather
+    dW[r]   = sum over {i : idx[i] = r} of gy[i]  backward: repeated indices accumulate
+
+The backward is the interesting part. ``np.add.at(dW, idx, gy)`` states it exactly but loops per
+index in C with a large constant (tens of ms for 4096 rows of 256). Instead the rows are grouped by
+index once (a sort), and rows that hit DISTINCT indices are added with one fancy-indexed add:
+the k-th occurrence of every index forms such a set ("rank k"). A few ranks cover typical text;
+the remaining rows of the few very frequent indices (or all rows, when there are few distinct
+indices, e.g. characters) are summed per index (``add.reduceat`` would
+say it in one call, but NumPy runs it an order of magnitude slower than plain sums).
+"""
+from .. import backend
+from ..autograd import Function
+from ..backend import get_array_module, scatter_add
+
+_RANK_PASSES = 8  # occurrences per index added by fancy indexing; the rest are summed per index
+
+
+def sum_rows_by_index(idx, rows, num):
+    """``out`` (num, D) with ``out[r] = sum of rows[i] over every i with idx[i] = r`` (0 elsewhere).
+
+    ``idx`` (N,) ints in [0, num), ``rows`` (N, D)."""
+    xp = get_array_module(rows)
+    out = xp.zeros((num, rows.shape[1]), dtype=rows.dtype)
+    n = idx.shape[0]
+    if n == 0:
+        return out
+    if backend.device_of(rows) != "cpu":  # atomic adds on the GPU are fast: use them as they are
+        scatter_add(out, idx, rows)
+        return out
+    order = xp.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    first = xp.empty(n, dtype=bool)  # True where a new index's group starts
+    first[0] = True
+    xp.not_equal(sorted_idx[1:], sorted_idx[:-1], out=first[1:])
+    starts = xp.flatnonzero(first)
+    counts = xp.diff(xp.append(starts, n))
+    passes = 0 if starts.size * _RANK_PASSES <= n else min(int(counts.max()), _RANK_PASSES)
+    if passes:
+        rank = xp.arange(n) - xp.repeat(starts, counts)  # 0 for an index's 1st occurrence, 1 for its 2nd...
+        for k in range(passes):
+            sel = rank == k  # these sorted rows all have different indices: no collision
+            if k == 0:
+                out[sorted_idx[sel]] = rows[order[sel]]  # (out is still zero there)
+            else:
+                out[sorted_idx[sel]] += rows[order[sel]]
+    heavy = xp.flatnonzero(counts > passes)  # indices with rows left: few (<= n / (passes + 1))
+    if heavy.size:  # sum each one's remaining (contiguous, sorted) rows
+        lo = (starts[heavy] + passes).tolist()
+        hi = (starts[heavy] + counts[heavy]).tolist()
+        sums = xp.stack([rows[order[a:b]].sum(axis=0) for a, b in zip(lo, hi)])
+        if passes:
+            out[sorted_idx[starts[heavy]]] += sums
+        else:
+            out[sorted_idx[starts[heavy]]] = sums
+    return out
+
+
+class Embedding(Function):
+    """y = W[idx]"""
+
+    # params: padding_idx (int or None, non-negative)
+
+    def forward(self, idx, weight):
+        xp = get_array_module(weight)
+        self.weight_shape = weight.shape
+        self.save_for_backward(idx)
+        return xp.take(weight, idx, axis=0)
+
+    def backward(self, gy):
+        """dW[r] = sum of gy[i] over every i with idx[i] = r;  dW[padding_idx] = 0"""
+        (idx,) = self.saved_tensors
+        if not self.needs_input_grad[1]:
+            return None, None
+        num, d = self.weight_shape
+        gw = sum_rows_by_index(idx.reshape(-1), gy.reshape(-1, d), num)
+        if self.padding_idx is not None:
+            gw[self.padding_idx] = 0
+        return None, gw

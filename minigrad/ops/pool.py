@@ -1,0 +1,248 @@
+"""2-D pooling: max, average and adaptive average over NCHW inputs.
+
+Max and average pooling loop over the kh*kw kernel offsets, never over pixels: for offset (i, j) the
+strided slice ``x_pad[:, :, i*dh : : sh, j*dw : : sw]`` holds that tap of every window at once, so each
+step is one whole-array NumPy operation. The padded copy and the outputs keep the input's memory
+order (a channels-last input from a convolution stays channels-last).
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module, scatter_add
+from .conv import _cache
+
+
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    """PyTorch's output length: floor (or ceil) of the window count; in ceil mode the last window
+    must start inside the input or its left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    o = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _channels_last(x):
+    return x.ndim == 4 and not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _empty_like_layout(x, shape):
+    """An uninitialised NCHW-shaped array of ``shape`` with the memory order of ``x``."""
+    xp = get_array_module(x)
+    if _channels_last(x):
+        N, C, H, W = shape
+        return _cache.empty((N, H, W, C), x.dtype, xp).transpose(0, 3, 1, 2)
+    return _cache.empty(shape, x.dtype, xp)
+
+
+def _flat_memory(a):
+    """A 1-D view of the memory of ``a``, an axis permutation of a C-contiguous array."""
+    order = sorted(range(a.ndim), key=lambda k: -a.strides[k])
+    return a.transpose(order).reshape(-1)
+
+
+def _pad(x, top, bottom, left, right, value):
+    """``x`` padded with ``value`` (negative amounts crop), channels-last."""
+    N, C, H, W = x.shape
+    src = x[:, :, max(-top, 0): H - max(-bottom, 0), max(-left, 0): W - max(-right, 0)]
+    top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if not (top or bottom or left or right):
+        return src
+    h, w = src.shape[2:]
+    xp = get_array_module(x)  # channels-last: the strided taps then read runs of C contiguous values
+    out = _cache.empty((N, top + h + bottom, left + w + right, C), x.dtype, xp).transpose(0, 3, 1, 2)
+    out[:, :, :top] = value
+    out[:, :, top + h:] = value
+    out[:, :, top:top + h, :left] = value
+    out[:, :, top:top + h, left + w:] = value
+    out[:, :, top:top + h, left:left + w] = src
+    return out
+
+
+class _Pool2d(Function):
+    """Shared geometry: params kernel (kh, kw), stride, padding (ph, pw), dilation, ceil_mode."""
+
+    def _geometry(self, shape):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel, self.stride, self.padding, self.dilation
+        H, W = shape[2:]
+        oh = pool_out_size(H, kh, sh, ph, dh, self.ceil_mode)
+        ow = pool_out_size(W, kw, sw, pw, dw, self.ceil_mode)
+        # padded extent the windows reach: beyond H + 2*ph only in ceil mode
+        bottom = (oh - 1) * sh + dh * (kh - 1) + 1 - H - ph
+        right = (ow - 1) * sw + dw * (kw - 1) + 1 - W - pw
+        self.geometry = (shape, (oh, ow), (ph, bottom, pw, right))
+        return oh, ow, (ph, bottom, pw, right)
+
+    def _taps(self, oh, ow):
+        """(offset index, slice of the padded input holding that tap of every window)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        hi, wi = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+        for i in range(kh):
+            for j in range(kw):
+                yield i * kw + j, (slice(None), slice(None), slice(i * dh, i * dh + hi, sh), slice(j * dw, j * dw + wi, sw))
+
+    def _crop(self, gpad):
+        """The input's part of a gradient laid out on the padded grid (a view)."""
+        (N, C, H, W), _, (top, _, left, _) = self.geometry
+        return gpad[:, :, top: top + H, left: left + W]
+
+
+class MaxPool2d(_Pool2d):
+    """y[n,c,p,q] = max_{i,j} x_pad[n, c, p*sh + i*dh, q*sw + j*dw]   (padding is -inf)"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        oh, ow, pads = self._geometry(x.shape)
+        xpad = _pad(x, *pads, value=-xp.inf)
+        taps = list(self._taps(oh, ow))
+        y = xp.empty_like(xpad[taps[0][1]], order="K")
+        y[...] = xpad[taps[0][1]]
+        for _, sl in taps[1:]:
+            xp.maximum(y, xpad[sl], out=y)
+        # the winner of each window, as its offset in the padded plane (i*dh*Wp + j*dw): the first tap
+        # equal to the max (PyTorch's scan keeps the first maximum), found writing from the last tap back
+        offsets = self._offsets()
+        arg = xp.zeros(y.shape, xp.int32)
+        for t, sl in reversed(taps):
+            xp.copyto(arg, offsets[t], where=(xpad[sl] == y))
+        if bool(xp.isnan(y).any()):  # PyTorch's scan: a NaN always wins, so the last NaN of the window
+            for t, sl in taps:
+                xp.copyto(arg, offsets[t], where=xp.isnan(xpad[sl]))
+        elif bool((y == -xp.inf).any()):  # all -inf: PyTorch points at the first tap inside the input
+            first = xp.asarray(np.asarray(offsets)[self._first_inside(oh, ow)], dtype=xp.int32)
+            xp.copyto(arg, first, where=(y == -xp.inf))
+        self.save_for_backward(arg)
+        return y
+
+    def _padded_plane(self):
+        (N, C, H, W), _, (top, bottom, left, right) = self.geometry
+        return H + top + max(bottom, 0), W + left + max(right, 0)
+
+    def _offsets(self):
+        """Offset of tap t = (i, j) from its window's corner in a padded (Hp, Wp) plane."""
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        Wp = self._padded_plane()[1]
+        return [i * dh * Wp + j * dw for i in range(kh) for j in range(kw)]
+
+    def _first_inside(self, oh, ow):
+        """(oh, ow) index of each window's first tap that lies inside the input."""
+        (N, C, H, W), _, _ = self.geometry
+        first = []
+        for n, o, k, s, p, d in ((H, oh, self.kernel[0], self.stride[0], self.padding[0], self.dilation[0]),
+                                 (W, ow, self.kernel[1], self.stride[1], self.padding[1], self.dilation[1])):
+            pos = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - p  # (outputs, taps)
+            inside = (pos >= 0) & (pos < n)
+            first.append(np.where(inside.any(axis=1), inside.argmax(axis=1), 0))
+        return first[0][:, None] * self.kernel[1] + first[1][None, :]
+
+    def backward(self, gy):
+        """dx[window's argmax] += gy  (the first maximum of each window, as PyTorch)"""
+        (arg,) = self.saved_tensors
+        xp = get_array_module(gy)
+        (N, C, H, W), (oh, ow), _ = self.geometry
+        (sh, sw) = self.stride
+        Hp, Wp = self._padded_plane()
+        itype = xp.int32 if N * C * Hp * Wp < 2 ** 31 else xp.int64
+        # flat position in the padded (N, C, Hp, Wp) gradient: plane start + window corner + winner's offset
+        pos = _cache.empty(arg.shape, itype, xp)
+        xp.add(arg, (xp.arange(N * C, dtype=itype) * (Hp * Wp)).reshape(N, C, 1, 1), out=pos)
+        pos += xp.arange(oh, dtype=itype)[:, None] * (sh * Wp) + xp.arange(ow, dtype=itype) * sw
+        gpad = _cache.zeros((N, C, Hp, Wp), gy.dtype, xp)
+        scatter_add(gpad.reshape(-1), pos.reshape(-1), gy.reshape(-1))  # windows may overlap: accumulate
+        return self._crop(gpad)
+
+
+class AvgPool2d(_Pool2d):
+    """y[n,c,p,q] = sum_{i,j} x_pad[n, c, p*sh + i, q*sw + j] / divisor[p, q]   (padding is 0)"""
+
+    def _divisor(self, xp, dtype):
+        """PyTorch's divisor per output: the window clipped to the padded input (count_include_pad)
+        or to the input itself; a plain number when every window has the same one."""
+        (N, C, H, W), (oh, ow), _ = self.geometry
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        sizes = []
+        for n, o, k, s, p in ((H, oh, kh, sh, ph), (W, ow, kw, sw, pw)):
+            start = np.arange(o) * s - p
+            end = np.minimum(start + k, n + p)
+            if not self.count_include_pad:
+                start, end = np.maximum(start, 0), np.minimum(end, n)
+            sizes.append(end - start)
+        div = sizes[0][:, None] * sizes[1][None, :]
+        if (div == kh * kw).all():
+            return kh * kw
+        return xp.asarray(div, dtype=dtype)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        oh, ow, pads = self._geometry(x.shape)
+        xpad = _pad(x, *pads, value=0)
+        y = None
+        for _, sl in self._taps(oh, ow):
+            if y is None:
+                y = xp.empty_like(xpad[sl], order="K")
+                y[...] = xpad[sl]
+            else:
+                y += xpad[sl]
+        div = self._divisor(xp, x.dtype)
+        if isinstance(div, int):
+            y *= x.dtype.type(1.0 / div)
+        else:
+            y /= div
+        return y
+
+    def backward(self, gy):
+        """dx[every tap of the window] += gy / divisor"""
+        xp = get_array_module(gy)
+        (N, C, H, W), (oh, ow), (top, bottom, left, right) = self.geometry
+        div = self._divisor(xp, gy.dtype)
+        g = gy * gy.dtype.type(1.0 / div) if isinstance(div, int) else gy / div
+        gpad = _empty_like_layout(gy, (N, C, H + max(top, 0) + max(bottom, 0), W + max(left, 0) + max(right, 0)))
+        gpad[...] = 0
+        for _, sl in self._taps(oh, ow):
+            gpad[sl] += g
+        return self._crop(gpad)
+
+
+def adaptive_bins(n, o):
+    """PyTorch's adaptive pooling bins: start = floor(i*n/o), end = ceil((i+1)*n/o)."""
+    i = np.arange(o)
+    return (i * n) // o, -((-(i + 1) * n) // o)
+
+
+def _bin_matrix(n, o, xp, dtype):
+    """A (o, n) matrix whose row i averages bin i."""
+    start, end = adaptive_bins(n, o)
+    pos = np.arange(n)
+    inside = (pos[None, :] >= start[:, None]) & (pos[None, :] < end[:, None])
+    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """y[n,c,p,q] = mean of x[n, c, bin_h(p), bin_w(q)] = (A_h @ x @ A_w^T)[n, c, p, q]"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        N, C, H, W = x.shape
+        oh, ow = self.output_size
+        self.in_shape = x.shape
+        if H % oh == 0 and W % ow == 0:  # equal bins (global pooling included): a reshape and a mean
+            kh, kw = H // oh, W // ow
+            return x.reshape(N, C, oh, kh, ow, kw).mean(axis=(3, 5), dtype=x.dtype)
+        self.a_h = _bin_matrix(H, oh, xp, x.dtype)
+        self.a_w = _bin_matrix(W, ow, xp, x.dtype)
+        t = xp.tensordot(x, self.a_w, axes=([3], [1]))  # (N, C, H, ow)
+        return xp.tensordot(t, self.a_h, axes=([2], [1])).transpose(0, 1, 3, 2)
+
+    def backward(self, gy):
+        """dx = A_h^T @ gy @ A_w  (each bin's gradient spread evenly over its bin)"""
+        xp = get_array_module(gy)
+        N, C, H, W = self.in_shape
+        oh, ow = self.output_size
+        if H % oh == 0 and W % ow == 0:
+            kh, kw = H // oh, W // ow
+            g = (gy * gy.dtype.type(1.0 / (kh * kw)))[:, :, :, None, :, None]
+            if oh == ow == 1:
+                return xp.broadcast_to(g.reshape(N, C, 1, 1), self.in_shape)
+            return xp.broadcast_to(g, (N, C, oh, kh, ow, kw)).reshape(self.in_shape)
+        t = xp.tensordot(gy, self.a_h, axes=([2], [0]))  # (N, C, ow, H)
+        return xp.tensordot(t, self.a_w, axes=([2], [0]))
