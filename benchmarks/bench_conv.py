@@ -3,17 +3,19 @@
     python3 -m benchmarks.bench_conv            # everything
     python3 -m benchmarks.bench_conv --quick    # fewer repeats
     python3 -m benchmarks.bench_conv --threads 1 --only d.   # one thread; only cases whose label starts "d."
+    python3 -m benchmarks.bench_conv --channels-last --no-pool  # minigrad gets channels-last x and dy
 
 Cases: ResNet18 with ``small_input=True`` on 32x32 images at batch 32 (the stem 3->64, the 3x3
 stride-1 convs of each stage, the 3x3 stride-2 convs and the 1x1 stride-2 downsamples), the same
 network on 8x8 images at batch 64, and the pooling layers. Inputs and output gradients are given in
 plain NCHW-contiguous memory (the worst case for minigrad, whose conv outputs are channels-last
-views). Besides the ours/PyTorch ratios the table shows the conv's GFLOP/s as a fraction of
+views); ``--channels-last`` gives minigrad what it sees inside a network of its own ops. Besides the ours/PyTorch ratios the table shows the conv's GFLOP/s as a fraction of
 NumPy's own float32 GEMM throughput, measured in the same run.
 """
 import sys
 
 from benchmarks.runner import Bench, configure
+
 
 def _arg(flag, default):
     return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
@@ -43,9 +45,11 @@ def conv_case(bench, label, N, C, H, Co, k, stride, pad, input_grad=True):
     w = (rng.standard_normal((Co, C, k, k), dtype=np.float32) * 0.1).astype(np.float32)
     oh = (H + 2 * pad - k) // stride + 1
     gy = rng.standard_normal((N, Co, oh, oh), dtype=np.float32)
-    X = minigrad.Tensor(x, requires_grad=input_grad)
+    cl = (lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)) \
+        if "--channels-last" in sys.argv else (lambda a: a)
+    X = minigrad.Tensor(cl(x), requires_grad=input_grad)
     W = minigrad.Tensor(w, requires_grad=True)
-    GY = minigrad.Tensor(gy)
+    GY = minigrad.Tensor(cl(gy))
     flops = 2 * N * oh * oh * Co * C * k * k
 
     def ours_fwd():

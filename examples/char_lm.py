@@ -62,7 +62,7 @@ class Block(nn.Module):
     def forward(self, x, causal_mask):
         h = self.ln1(x)
         x = x + self.attn(h, h, h, attn_mask=causal_mask, need_weights=False, is_causal=True)[0]
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
 
 
 class CharLM(nn.Module):

@@ -33,5 +33,6 @@ for _name in _METHODS:
 del _name
 
 from . import functional  # noqa: E402,F401  (after Tensor: functional builds on it)
+from . import viz  # noqa: E402,F401
 
 __version__ = "0.1.0"

@@ -269,7 +269,8 @@ class Tensor:
         data = backend.to_numpy(self.data)
         body = np.array2string(
             data, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-            floatmode="maxprec_equal" if dtypes.is_floating(data.dtype) else "maxprec",
+            # like PyTorch: whole numbers print as "1.", others with 4 fixed decimals
+            floatmode="fixed" if dtypes.is_floating(data.dtype) and not _whole(data) else "maxprec",
         )
         extras = []
         if self.device != "cpu":
@@ -584,6 +585,11 @@ class Tensor:
 
     def expand_as(self, other):
         return self.expand(*other.shape)
+
+
+def _whole(data):
+    finite = data[np.isfinite(data)]
+    return bool(np.all(finite == np.round(finite)))
 
 
 def shape_op_reshape(x, new_shape):

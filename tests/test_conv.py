@@ -147,7 +147,10 @@ def test_conv2d_channels_last_input_same_result():
     ((1, 2, 5, 4), (2, 2, 3, 3), dict(stride=3, padding=2, dilation=2)),
     ((2, 2, 3, 4), (2, 2, 3, 3), dict(stride=2, padding=1, dilation=2)),  # live taps start inside the input
 ])
-def test_conv2d_gradcheck(shape, w_shape, kw):
+@pytest.mark.parametrize("keep_col", [True, False])
+def test_conv2d_gradcheck(shape, w_shape, kw, keep_col, monkeypatch):
+    """keep_col=False: the forward keeps only the padded input and backward rebuilds col."""
+    monkeypatch.setattr(conv_ops, "_KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
     x = t(rng.standard_normal(shape), True)
     w = t(rng.standard_normal(w_shape), True)
     b = t(rng.standard_normal(w_shape[0]), True)
@@ -169,15 +172,21 @@ def test_conv2d_no_input_grad_skips_dx():
 
 
 @pytest.mark.parametrize("shape,w_shape,kw", [
-    ((3, 8, 30, 26), (16, 8, 3, 3), dict(padding=1)),  # several GEMM row blocks
+    ((3, 8, 30, 26), (16, 8, 3, 3), dict(padding=1)),
     ((4, 8, 28, 28), (8, 8, 3, 3), dict(stride=2, padding=1)),  # strided col2im over image blocks
     ((2, 8, 40, 40), (8, 4, 3, 3), dict(padding=2, dilation=2, groups=2)),
     ((3, 16, 24, 24), (32, 16, 1, 1), dict(stride=2)),
     ((2, 6, 70, 40), (4, 6, 5, 3), dict(stride=(1, 2), padding=(2, 1))),
 ])
-def test_conv2d_large_blocked_forward_and_adjoint(shape, w_shape, kw):
-    """At these sizes the GEMMs run block by block. The forward is checked against the tap-by-tap
-    sum; the gradients by the adjoint identities of a bilinear map: <dy, y(x, W)> = <dx, x> = <dW, W>."""
+@pytest.mark.parametrize("keep_col", [True, False])
+@pytest.mark.parametrize("block_bytes", [1 << 30, 1 << 16])
+def test_conv2d_large_blocked_forward_and_adjoint(shape, w_shape, kw, keep_col, block_bytes, monkeypatch):
+    """col built in one piece or in many blocks (several per image, or whole images), kept for the
+    weight gradient or rebuilt. The forward is checked against the tap-by-tap sum; the gradients by
+    the adjoint identities of a bilinear map: <dy, y(x, W)> = <dx, x> = <dW, W>."""
+    monkeypatch.setattr(conv_ops, "_KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
+    monkeypatch.setattr(conv_ops, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(conv_ops, "_BLOCK_BYTES_1THREAD", block_bytes)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     X, Wt = t(x, True), t(w, True)

@@ -21,7 +21,9 @@ def linear(input, weight, bias=None):
             f"(input shape {input.shape}, weight shape {weight.shape})"
         )
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"{op}: expected 'bias' of shape ({weight.shape[0]},), got {bias.shape} (weight shape {weight.shape})")
+        raise ValueError(
+            f"{op}: expected 'bias' of shape ({weight.shape[0]},), got {bias.shape} (weight shape {weight.shape})"
+        )
     return _ops.Linear.apply(input, weight, bias)
 
 
@@ -44,7 +46,8 @@ def _conv_padding(padding, kernel, dilation, stride, op):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D cross-correlation of ``input`` (N, C, H, W) or (C, H, W) with ``weight`` (C_out, C/groups, kh, kw), as PyTorch.
+    """2-D cross-correlation of ``input`` (N, C, H, W) or (C, H, W) with ``weight`` (C_out, C/groups, kh, kw),
+    as PyTorch.
 
     ``padding`` is an int, a pair, ``'valid'`` or ``'same'`` (stride 1 only). The output is NCHW-shaped
     with channels-last memory order (see ``minigrad.ops.conv``).

@@ -14,7 +14,10 @@ def _batched(input, op):
 
 def _window_args(input, kernel_size, stride, padding, dilation, op):
     kernel = pair(kernel_size, op, "kernel_size", minimum=1)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else pair(stride, op, "stride", minimum=1)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):  # PyTorch: kernel_size
+        stride = kernel
+    else:
+        stride = pair(stride, op, "stride", minimum=1)
     padding = pair(padding, op, "padding", minimum=0)
     dilation = pair(dilation, op, "dilation", minimum=1)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
@@ -33,7 +36,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     op = "max_pool2d"
     x, unbatched = _batched(input, op)
     kernel, stride, padding, dilation = _window_args(x, kernel_size, stride, padding, dilation, op)
-    y = _ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=bool(ceil_mode))
+    y = _ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                             ceil_mode=bool(ceil_mode))
     return y.squeeze(0) if unbatched else y
 
 

@@ -1,30 +1,38 @@
 """Linear and 2-D convolution as matrix products (GEMMs).
 
-Convolution is lowered to one big GEMM per group ("im2col"):
+Convolution is lowered to one GEMM per group ("im2col"): with ``p = (n, oh, ow)`` an output pixel,
 
-    col[p, (i, j, c)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]     p = (n, oh, ow), an output pixel
-    y[p, co]          = sum_k col[p, k] * W[co, k]                  (col @ W^T)
+    col[p, (i, j, c)] = x_pad[n, oh*sh + i*dh, ow*sw + j*dw, c]
+    y[p, co]          = sum_k col[p, k] * W[co, (i, j, c)]                 (y = col @ W^T)
 
-The layout is chosen so that no big array is ever transposed:
+The memory layout is chosen so that no big array is ever transposed:
 - the input is copied once into a zero-padded *channels-last* buffer ``(N, Hp, Wp, C)``; a window
-  view of it (``as_strided``, shape ``(N, OH, OW, kh, kw, C)``) is copied into ``col`` in runs of C
-  contiguous floats;
-- the GEMM then produces ``(N*OH*OW, Cout)``: channels-last memory. It is returned as an NCHW-shaped
-  *view* (``transpose(0, 3, 1, 2)``, no copy). Elementwise ops (batch norm, ReLU, the residual add)
-  keep that memory order, so the next convolution finds its input already channels-last and its
-  "transpose" is a plain copy; gradients arriving in the same order need no copy at all.
+  view of it (``as_strided``, shape ``(N, OH, OW, kh, kw, C)``, no copy) is copied into ``col`` in
+  runs of C contiguous values;
+- the GEMM produces ``(N*OH*OW, Cout)``: channels-last memory, returned as an NCHW-shaped *view*
+  (``transpose(0, 3, 1, 2)``, no copy). Elementwise ops keep that memory order, so the next
+  convolution finds its input channels-last (its "transpose" is a plain copy) and gradients that
+  arrive in the same order are used without any copy.
 
-Backward (``gy`` reshaped to ``(P, Cout)``, free when it is channels-last):
-- ``dW = (col^T @ gy)^T`` and ``db = sum_p gy``;
+Backward, with ``gy`` as the ``(P, Cout)`` matrix:
+- ``dW = col^T @ gy`` and ``db = sum_p gy``;
 - ``dx`` at stride 1 is itself a convolution: ``gy`` zero-padded by ``d*(k-1) - pad`` on each side,
-  correlated with the flipped, transposed kernel (im2col of ``gy``, then one GEMM that writes ``dx``
-  directly). At larger strides it is ``dcol = gy @ W`` followed by col2im: the kh*kw shifted windows
-  of ``dcol`` are added into ``dx`` one kernel offset at a time.
+  correlated with the flipped kernel, input and output channels swapped (im2col of ``gy``, then one
+  GEMM that writes ``dx`` directly). At larger strides: ``dcol = gy @ W``, then col2im adds the
+  kh*kw shifted windows of ``dcol`` into ``dx``, one kernel offset at a time.
 
-Large scratch arrays come from a small caching allocator (``_cache``): a fresh 75 MB NumPy array
-costs as much in page faults as the copy that fills it.
+Speed notes (NumPy has no fused kernels, so copies and allocations are what a GEMM-bound op loses):
+- kernel taps that only ever see zero padding (a 3x3 kernel on a 1x1 or 2x2 input) are dropped;
+- ``col`` is kept for ``dW`` when it is small, otherwise rebuilt from the (kh*kw times smaller)
+  padded input; it is built and multiplied in blocks (``_blocks``);
+- the weights are rearranged only within each output channel (cheap), never fully transposed;
+- big scratch arrays come from a caching allocator (``_cache``): a fresh 75 MB NumPy array costs
+  as much in page faults as the copy that fills it;
+- OpenBLAS runs a product several times faster when its narrow dimension comes last (``_mm``).
 """
+import os
 import sys
+import threading
 
 import numpy as np
 
@@ -49,6 +57,7 @@ class _BufferCache:
     def __init__(self, limit_bytes=1 << 30):
         self.limit = limit_bytes
         self.buffers = []
+        self.lock = threading.Lock()
         probe = [np.empty(1)]
         self._free_refs = sys.getrefcount(probe[0])  # refs of a buffer only the list holds
 
@@ -59,11 +68,15 @@ class _BufferCache:
             n *= s
         if xp is not np or n < self.min_bytes:
             return xp.empty(shape, dtype)
+        with self.lock:
+            return self._take(n).view(dtype).reshape(shape)
+
+    def _take(self, n):
         bufs, free = self.buffers, self._free_refs
         for k in range(len(bufs)):
             if bufs[k].nbytes == n and sys.getrefcount(bufs[k]) == free:
                 bufs.append(bufs.pop(k))  # most recently used last
-                return bufs[-1].view(dtype).reshape(shape)
+                return bufs[-1]
         total = sum(b.nbytes for b in bufs)
         k = 0
         while total + n > self.limit and k < len(bufs):  # drop free buffers, least recently used first
@@ -74,7 +87,7 @@ class _BufferCache:
         buf = np.empty(n, np.uint8)
         if total + n <= self.limit:
             bufs.append(buf)
-        return buf.view(dtype).reshape(shape)
+        return buf
 
     def zeros(self, shape, dtype, xp=np):
         out = self.empty(shape, dtype, xp)
@@ -82,7 +95,8 @@ class _BufferCache:
         return out
 
     def clear(self):
-        self.buffers = []
+        with self.lock:
+            self.buffers = []
 
 
 _cache = _BufferCache()
@@ -107,8 +121,8 @@ def _nhwc(a):
     return out
 
 
-def _pad_nhwc(a, top, bottom, left, right):
-    """NCHW-shaped ``a`` -> channels-last ``(N, H+top+bottom, W+left+right, C)``, zero padded.
+def _pad_nhwc(a, top, bottom, left, right, value=0):
+    """NCHW-shaped ``a`` -> channels-last ``(N, H+top+bottom, W+left+right, C)`` padded with ``value``.
     A negative amount crops instead."""
     xp = get_array_module(a)
     N, C, H, W = a.shape
@@ -118,10 +132,10 @@ def _pad_nhwc(a, top, bottom, left, right):
         return _nhwc(src)
     h, w = src.shape[2], src.shape[3]
     out = _cache.empty((N, top + h + bottom, left + w + right, C), a.dtype, xp)
-    out[:, :top] = 0  # zero only the border
-    out[:, top + h:] = 0
-    out[:, top:top + h, :left] = 0
-    out[:, top:top + h, left + w:] = 0
+    out[:, :top] = value  # fill only the border
+    out[:, top + h:] = value
+    out[:, top:top + h, :left] = value
+    out[:, top:top + h, left + w:] = value
     out[:, top:top + h, left:left + w] = src.transpose(0, 2, 3, 1)
     return out
 
@@ -139,26 +153,39 @@ def _windows(a, kh, kw, stride, dilation, oh, ow, groups):
     )
 
 
-def _blocks(N, oh, ow, rows, whole_images=False):
-    """Split the output pixels (n, p, q) into blocks of about ``rows`` GEMM rows, each a contiguous
-    row range: ``(n0, n1, p0, p1)`` = images n0:n1, output rows p0:p1. Blocks the size of the L2
-    cache let the GEMM read ``col`` right after it was written, while it is still in cache."""
-    per_image = oh * ow
-    if N * per_image <= rows * 3 // 2:
+def _blas_threads():
+    """How many threads the BLAS runs with, as the usual environment variables say (else all cores)."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+def _blocks(N, oh, ow, row_bytes, xp, whole_images=False):
+    """Split the output pixels (n, p, q) into blocks whose ``col`` (``row_bytes`` per output pixel)
+    stays under the block budget; each block is a contiguous row range ``(n0, n1, p0, p1)`` = images
+    n0:n1, output rows p0:p1.
+
+    With a single-threaded BLAS, blocks the size of the L2 cache let the GEMM read each piece of col
+    right after it was written. A multi-threaded BLAS call must wake its threads, which costs
+    milliseconds when other processes compete for the cores: then few, big GEMMs are better.
+    """
+    budget = _BLOCK_BYTES_1THREAD if _blas_threads() == 1 else _BLOCK_BYTES
+    nb = max(1, -(-N * oh * ow * row_bytes // budget)) if xp is np else 1  # a GPU wants one big GEMM
+    if nb == 1:
         return [(0, N, 0, oh)]
-    if per_image >= rows and not whole_images:
-        parts = -(-per_image // rows)
-        step = -(-oh // parts)
-        return [(n, n + 1, p, min(oh, p + step)) for n in range(N) for p in range(0, oh, step)]
-    step = max(1, rows // per_image)
-    return [(n, min(N, n + step), 0, oh) for n in range(0, N, step)]
+    if nb <= N or whole_images:
+        step = -(-N // min(nb, N))
+        return [(n, min(N, n + step), 0, oh) for n in range(0, N, step)]
+    step = -(-oh // -(-nb // N))  # several blocks per image
+    return [(n, n + 1, p, min(oh, p + step)) for n in range(N) for p in range(0, oh, step)]
 
 
 def _mm(a, b):
-    """``a @ b``, computed as ``(b^T @ a^T)^T`` when the result is wider than tall. OpenBLAS splits
-    the product's last (row-major) axis between threads and synchronises them once per block of
-    the summed axis; with the narrow axis last it runs several times faster (and far steadier when
-    other processes compete for the cores)."""
+    """``a @ b``, computed as ``(b^T @ a^T)^T`` when the result is wider than tall: OpenBLAS runs a
+    product faster with its narrow axis last (measured: up to several times faster with two threads,
+    and far steadier when other processes compete for the cores)."""
     if a.shape[0] < b.shape[1]:
         return (b.T @ a.T).T
     return a @ b
@@ -169,8 +196,7 @@ def _mm_into(a, b, out):
     if a.shape[0] < b.shape[1]:
         out[...] = (b.T @ a.T).T
     else:
-        np_or_cp = get_array_module(out)
-        np_or_cp.matmul(a, b, out=out)
+        get_array_module(out).matmul(a, b, out=out)
 
 
 def _out_size(n, pad, k, s, d):
@@ -260,11 +286,9 @@ def _group_mm_t(a, b, G, out_major=False):
     return xp.matmul(ag.transpose(0, 2, 1), bg)
 
 
-_BLOCK_ROWS = 1024  # GEMM rows per block (col blocks of 0.25 - 10 MB: around the L2 cache size)
-
-
-def _block_rows(xp):
-    return _BLOCK_ROWS if xp is np else 1 << 62  # a GPU wants one big GEMM
+_BLOCK_BYTES = 32 << 20  # col is built and multiplied in blocks of at most this size ...
+_BLOCK_BYTES_1THREAD = 2 << 20  # ... or of about the L2 cache size when the BLAS is single-threaded
+_KEEP_COL_BYTES = 64 << 20  # keep col for the weight gradient up to this size; rebuild larger ones
 
 
 def _is_pointwise(a, kh, kw, oh, ow):
@@ -272,24 +296,47 @@ def _is_pointwise(a, kh, kw, oh, ow):
     return kh == kw == 1 and a.shape[1] == oh and a.shape[2] == ow
 
 
-def _conv_gemm(a, wt, out, kh, kw, stride, dilation):
-    """``out (N, oh, ow, G*m) = im2col(a) @ wt`` per group, one block of rows at a time.
-    a: channels-last padded input (N, Hp, Wp, C); wt: (G, kh*kw*C/G, m), rows ordered (i, j, c)."""
+def _col_blocks(a, kh, kw, stride, dilation, oh, ow, groups, into=None):
+    """``col`` of the channels-last padded input ``a`` (N, Hp, Wp, C), block by block (``_blocks``):
+    yields ``((n0, n1, p0, p1), block)``, block = (rows, kh*kw*C), columns ordered (group, i, j, c).
+    Blocks are written into ``into`` (the whole col, which the caller keeps) when given, else into
+    one reused scratch buffer."""
+    xp = get_array_module(a)
+    N, C = a.shape[0], a.shape[3]
+    if _is_pointwise(a, kh, kw, oh, ow):  # col is the input itself
+        yield (0, N, 0, oh), a.reshape(-1, C)
+        return
+    view = _windows(a, kh, kw, stride, dilation, oh, ow, groups)
+    K = kh * kw * C
+    blocks = _blocks(N, oh, ow, K * a.itemsize, xp)
+    if into is None:
+        rows = max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in blocks) * ow
+        into = _cache.empty((rows, K), a.dtype, xp)
+        first_row = lambda n0, p0: 0  # noqa: E731
+    else:
+        first_row = lambda n0, p0: (n0 * oh + p0) * ow  # noqa: E731
+    for n0, n1, p0, p1 in blocks:
+        r, start = (n1 - n0) * (p1 - p0) * ow, first_row(n0, p0)
+        block = into[start: start + r]
+        block.reshape(view[n0:n1, p0:p1].shape)[...] = view[n0:n1, p0:p1]  # the im2col copy
+        yield (n0, n1, p0, p1), block
+
+
+def _conv_gemm(a, wt, out, kh, kw, stride, dilation, keep_col=False):
+    """``out (N, oh, ow, G*m) = col @ wt`` per group, one block of col at a time. ``a``: channels-last
+    padded input; ``wt``: (G, kh*kw*C/G, m). Returns the whole col (P, kh*kw*C) when ``keep_col``."""
     xp = get_array_module(a)
     N, oh, ow, Co = out.shape
-    G = wt.shape[0]
-    C = a.shape[3]
-    if _is_pointwise(a, kh, kw, oh, ow):
-        return _group_mm_into(a.reshape(-1, C), wt, out.reshape(-1, Co))
-    view = _windows(a, kh, kw, stride, dilation, oh, ow, G)
-    K = kh * kw * C
-    blocks = _blocks(N, oh, ow, _block_rows(xp))
-    buf = _cache.empty((max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in blocks) * ow * K,), a.dtype, xp)
-    for n0, n1, p0, p1 in blocks:
-        r = (n1 - n0) * (p1 - p0) * ow
-        col = buf[: r * K].reshape(view[n0:n1, p0:p1].shape)
-        col[...] = view[n0:n1, p0:p1]  # im2col of this block
-        _group_mm_into(col.reshape(r, K), wt, out[n0:n1, p0:p1].reshape(r, Co))
+    col = None
+    if keep_col:
+        C = a.shape[3]
+        if _is_pointwise(a, kh, kw, oh, ow):
+            col = a.reshape(-1, C)
+        else:
+            col = _cache.empty((N * oh * ow, kh * kw * C), a.dtype, xp)
+    for (n0, n1, p0, p1), block in _col_blocks(a, kh, kw, stride, dilation, oh, ow, wt.shape[0], into=col):
+        _group_mm_into(block, wt, out[n0:n1, p0:p1].reshape(len(block), Co))
+    return col
 
 
 def _weight_rows(w, G):
@@ -317,17 +364,20 @@ class Conv2d(Function):
         a = _pad_nhwc(x, *pads)
         wm = _weight_rows(w[:, :, i0:i1, j0:j1], self.groups)  # only the live taps
         y = _cache.empty((N, oh, ow, Co), x.dtype, xp)
-        _conv_gemm(a, wm.transpose(0, 2, 1), y, i1 - i0, j1 - j0, self.stride, self.dilation)
+        # dW needs col: keep it when small, else keep the padded input (kh*kw times smaller) and
+        # let backward rebuild col block by block
+        keep = self.needs_input_grad[1] and N * oh * ow * wm.shape[2] * self.groups * x.itemsize <= _KEEP_COL_BYTES
+        col = _conv_gemm(a, wm.transpose(0, 2, 1), y, i1 - i0, j1 - j0, self.stride, self.dilation, keep)
         if b is not None:
             y += b
-        # keep the padded input (not col, kh*kw times larger): backward rebuilds col block by block
-        self.save_for_backward(a if self.needs_input_grad[1] else None, wm)
+        self.save_for_backward(col if keep else a if self.needs_input_grad[1] else None, wm)
+        self.col_kept = keep
         self.plan = (x.shape, w.shape, (oh, ow), taps, pads)
         self.has_bias = b is not None
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
-        """dW = col^T @ gy;  db = sum(gy);  dx = col2im(gy @ W), at stride 1 the full correlation of gy with flipped W"""
+        """dW = col^T @ gy;  db = sum(gy);  dx = col2im(gy @ W) (stride 1: gy correlated with the flipped W)"""
         a, wm = self.saved_tensors
         xp = get_array_module(gy)
         x_shape, w_shape, _, (i0, i1, j0, j1), _ = self.plan
@@ -347,24 +397,17 @@ class Conv2d(Function):
         return gx, gw, gb
 
     def _grad_weight(self, a, g, kh, kw):
-        """dW = sum over blocks of col_block^T @ gy_block"""
-        xp = get_array_module(g)
+        """dW = col^T @ gy, summed over blocks when col is rebuilt from the padded input ``a``"""
         N, oh, ow, Co = g.shape
-        G, C = self.groups, a.shape[3]
-        K = kh * kw * C
+        G = self.groups
+        K = a.shape[1] if self.col_kept else kh * kw * a.shape[3]
         # big weights: compute dW in (Co, K) memory order, cheap to turn into (Co, C, kh, kw)
         out_major = Co * K >= 1 << 19
-        if _is_pointwise(a, kh, kw, oh, ow):
-            return _group_mm_t(a.reshape(-1, C), g.reshape(-1, Co), G, out_major)
-        view = _windows(a, kh, kw, self.stride, self.dilation, oh, ow, G)
-        blocks = _blocks(N, oh, ow, _block_rows(xp))
-        buf = _cache.empty((max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in blocks) * ow * K,), a.dtype, xp)
+        if self.col_kept:  # a is col itself
+            return _group_mm_t(a, g.reshape(-1, Co), G, out_major)
         acc = None
-        for n0, n1, p0, p1 in blocks:
-            r = (n1 - n0) * (p1 - p0) * ow
-            col = buf[: r * K].reshape(view[n0:n1, p0:p1].shape)
-            col[...] = view[n0:n1, p0:p1]
-            part = _group_mm_t(col.reshape(r, K), g[n0:n1, p0:p1].reshape(r, Co), G, out_major)
+        for (n0, n1, p0, p1), block in _col_blocks(a, kh, kw, self.stride, self.dilation, oh, ow, G):
+            part = _group_mm_t(block, g[n0:n1, p0:p1].reshape(len(block), Co), G, out_major)
             acc = part if acc is None else acc.__iadd__(part)
         return acc
 
@@ -389,7 +432,7 @@ class Conv2d(Function):
         top, left = max(pt, 0), max(pl, 0)  # dxp covers the input plus the (non-negative) padding
         ot, ol = top - pt, left - pl  # where padded position 0 lies in dxp
         dxp = _cache.zeros((N, top + H + max(pb, 0), left + W + max(pr, 0), G, cg), g.dtype, xp)
-        blocks = _blocks(N, oh, ow, _block_rows(xp), whole_images=True)
+        blocks = _blocks(N, oh, ow, K * g.itemsize, xp, whole_images=True)
         buf = _cache.empty((max(n1 - n0 for n0, n1, _, _ in blocks) * oh * ow * K,), g.dtype, xp)
         hi, wi = (oh - 1) * sh + 1, (ow - 1) * sw + 1
         for n0, n1, _, _ in blocks:

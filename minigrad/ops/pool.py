@@ -2,14 +2,14 @@
 
 Max and average pooling loop over the kh*kw kernel offsets, never over pixels: for offset (i, j) the
 strided slice ``x_pad[:, :, i*dh : : sh, j*dw : : sw]`` holds that tap of every window at once, so each
-step is one whole-array NumPy operation. The padded copy and the outputs keep the input's memory
-order (a channels-last input from a convolution stays channels-last).
+step is one whole-array NumPy operation. The input is read through a channels-last (padded) copy, as
+in ``conv``, so that the strided taps read runs of C contiguous values; outputs are channels-last.
 """
 import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
-from .conv import _cache
+from .conv import _cache, _pad_nhwc
 
 
 def pool_out_size(n, k, s, p, d, ceil_mode):
@@ -35,30 +35,6 @@ def _empty_like_layout(x, shape):
     return _cache.empty(shape, x.dtype, xp)
 
 
-def _flat_memory(a):
-    """A 1-D view of the memory of ``a``, an axis permutation of a C-contiguous array."""
-    order = sorted(range(a.ndim), key=lambda k: -a.strides[k])
-    return a.transpose(order).reshape(-1)
-
-
-def _pad(x, top, bottom, left, right, value):
-    """``x`` padded with ``value`` (negative amounts crop), channels-last."""
-    N, C, H, W = x.shape
-    src = x[:, :, max(-top, 0): H - max(-bottom, 0), max(-left, 0): W - max(-right, 0)]
-    top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
-    if not (top or bottom or left or right):
-        return src
-    h, w = src.shape[2:]
-    xp = get_array_module(x)  # channels-last: the strided taps then read runs of C contiguous values
-    out = _cache.empty((N, top + h + bottom, left + w + right, C), x.dtype, xp).transpose(0, 3, 1, 2)
-    out[:, :, :top] = value
-    out[:, :, top + h:] = value
-    out[:, :, top:top + h, :left] = value
-    out[:, :, top:top + h, left + w:] = value
-    out[:, :, top:top + h, left:left + w] = src
-    return out
-
-
 class _Pool2d(Function):
     """Shared geometry: params kernel (kh, kw), stride, padding (ph, pw), dilation, ceil_mode."""
 
@@ -79,7 +55,8 @@ class _Pool2d(Function):
         hi, wi = (oh - 1) * sh + 1, (ow - 1) * sw + 1
         for i in range(kh):
             for j in range(kw):
-                yield i * kw + j, (slice(None), slice(None), slice(i * dh, i * dh + hi, sh), slice(j * dw, j * dw + wi, sw))
+                rows, cols = slice(i * dh, i * dh + hi, sh), slice(j * dw, j * dw + wi, sw)
+                yield i * kw + j, (slice(None), slice(None), rows, cols)
 
     def _crop(self, gpad):
         """The input's part of a gradient laid out on the padded grid (a view)."""
@@ -93,7 +70,7 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         xp = get_array_module(x)
         oh, ow, pads = self._geometry(x.shape)
-        xpad = _pad(x, *pads, value=-xp.inf)
+        xpad = _pad_nhwc(x, *pads, value=-xp.inf).transpose(0, 3, 1, 2)
         taps = list(self._taps(oh, ow))
         y = xp.empty_like(xpad[taps[0][1]], order="K")
         y[...] = xpad[taps[0][1]]
@@ -175,7 +152,7 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         xp = get_array_module(x)
         oh, ow, pads = self._geometry(x.shape)
-        xpad = _pad(x, *pads, value=0)
+        xpad = _pad_nhwc(x, *pads).transpose(0, 3, 1, 2)
         y = None
         for _, sl in self._taps(oh, ow):
             if y is None:

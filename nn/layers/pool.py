@@ -31,7 +31,8 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """Mean over each window (``F.avg_pool2d``); ``stride`` defaults to ``kernel_size``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
         if divisor_override is not None:
             raise NotImplementedError("AvgPool2d: divisor_override is not supported")
