@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import minigrad  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 import nn  # noqa: E402
+from examples.train_resnet18 import load_data  # noqa: E402
 
 SATURATED = 0.01  # sigmoid'(z) below this counts as saturated (|z| > 4.6)
 
@@ -55,16 +56,9 @@ def parse_args(argv=None):
 
 
 def load_digits_flat(seed=0):
-    """Digits as standardised (N, 64) float32 features; a stratified 80/20 train/test split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = d.data.astype(np.float32)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, d.target.astype(np.int64), test_size=0.2,
-                                              random_state=seed, stratify=d.target)
-    mean, std = x_tr.mean(), x_tr.std()  # one scale for all pixels (some are always 0 in training)
-    return (x_tr - mean) / std, y_tr, (x_te - mean) / std, y_te
+    """The digits split of train_resnet18.py (stratified 80/20, standardised), as (N, 64) rows."""
+    x_tr, y_tr, x_te, y_te, _ = load_data(split_seed=seed)
+    return x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te
 
 
 def build(depth, width, batch_norm, weight_scale, seed, in_features=64, classes=10):

@@ -466,3 +466,25 @@ def test_errors():
         F.instance_norm(mg.zeros(2, 3, 2, 2), use_input_stats=False)
     with pytest.raises(TypeError, match="layer_norm.*dtype"):
         F.layer_norm(mg.zeros(2, 3), 3, mg.ones(3, dtype=mg.float64))
+
+
+def test_batch_norm_channels_last_memory_gives_same_results():
+    """Convs return channels-last memory; BatchNorm keeps that layout and must compute the same."""
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((3, 4, 5, 6))  # (N, H, W, C) memory
+    x_cl = mg.tensor(base.transpose(0, 3, 1, 2), requires_grad=True)  # NCHW view of it
+    x_c = mg.tensor(np.ascontiguousarray(base.transpose(0, 3, 1, 2)), requires_grad=True)
+    w = mg.tensor(rng.standard_normal(6), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(6), requires_grad=True)
+    gy = rng.standard_normal((3, 6, 4, 5))
+    outs = []
+    for x in (x_cl, x_c):
+        for training in (True, False):
+            rm, rv = mg.zeros(6, dtype=mg.float64), mg.ones(6, dtype=mg.float64)
+            y = F.batch_norm(x, rm, rv, w, b, training=training)
+            y.backward(mg.tensor(gy))
+            outs.append((y.numpy(), x.grad.numpy(), rm.numpy()))
+            x.grad = None
+    for a, c in zip(outs[:2], outs[2:]):
+        for u, v in zip(a, c):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)

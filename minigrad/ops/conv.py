@@ -239,22 +239,25 @@ class Linear(Function):
 
     def forward(self, x, w, b):
         x2 = x.reshape(-1, x.shape[-1])
-        y = _mm(x2, w.T)
+        y = x2 @ w.T
         if b is not None:
             y += b
         self.save_for_backward(x2, w)
         self.has_bias = b is not None
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, gy):
         """dx = gy @ W;  dW = gy^T @ x;  db = sum(gy) over all but the last axis"""
+        # (each product in the orientation that gives a C-ordered result: a weight's gradient
+        # lands in .grad as it is, with no copy)
         x2, w = self.saved_tensors
         g2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gx = _mm(g2, w).reshape(gy.shape[:-1] + (w.shape[1],))
+            gx = g2 @ w
+            gx = gx if gy.ndim == 2 else gx.reshape(gy.shape[:-1] + (w.shape[1],))
         if self.needs_input_grad[1]:
-            gw = _mm(g2.T, x2)
+            gw = g2.T @ x2
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb
@@ -309,15 +312,12 @@ def _col_blocks(a, kh, kw, stride, dilation, oh, ow, groups, into=None):
     view = _windows(a, kh, kw, stride, dilation, oh, ow, groups)
     K = kh * kw * C
     blocks = _blocks(N, oh, ow, K * a.itemsize, xp)
-    if into is None:
-        rows = max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in blocks) * ow
-        into = _cache.empty((rows, K), a.dtype, xp)
-        first_row = lambda n0, p0: 0  # noqa: E731
-    else:
-        first_row = lambda n0, p0: (n0 * oh + p0) * ow  # noqa: E731
+    scratch = into is None
+    if scratch:
+        into = _cache.empty((max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in blocks) * ow, K), a.dtype, xp)
     for n0, n1, p0, p1 in blocks:
-        r, start = (n1 - n0) * (p1 - p0) * ow, first_row(n0, p0)
-        block = into[start: start + r]
+        start = 0 if scratch else (n0 * oh + p0) * ow  # the block's own rows of the whole col
+        block = into[start: start + (n1 - n0) * (p1 - p0) * ow]
         block.reshape(view[n0:n1, p0:p1].shape)[...] = view[n0:n1, p0:p1]  # the im2col copy
         yield (n0, n1, p0, p1), block
 

@@ -93,6 +93,18 @@ def _scratch(shape, dtype, xp):
     return buf[:size].reshape(shape)
 
 
+def _empty_channels_like(a):
+    """A fresh array shaped like ``a``; channels-last when ``a`` is (convolutions return
+    channels-last memory), so that neighbouring convs need no transposes. Either way its
+    (N, C, L) ``_channels_view`` is a view, as ``out=`` writes require."""
+    xp = get_array_module(a)
+    if a.ndim >= 3 and a.strides[1] == a.itemsize and a.strides[-1] == a.shape[1] * a.itemsize:
+        out = xp.empty_like(a)
+        if _channels_view(out).base is not None:
+            return out
+    return xp.empty(a.shape, dtype=a.dtype)
+
+
 def _channels_view(a):
     """(N, C, *spatial) -> an (N, C, L) view (a copy only if ``a`` is not contiguous)."""
     return a.reshape(a.shape[0], a.shape[1], -1)
@@ -109,7 +121,7 @@ def _fixed_stats_forward(fn, x, weight, bias, running_mean, running_var):
     mean = _copy_as(running_mean, x.dtype)
     scale = inv_std if weight is None else inv_std * weight
     shift = -mean * scale if bias is None else bias - mean * scale
-    y = xp.empty(x.shape, dtype=x.dtype)
+    y = _empty_channels_like(x)
     y3 = _channels_view(y)
     xp.multiply(_channels_view(x), scale[:, None], out=y3)
     y3 += shift[:, None]
@@ -125,7 +137,7 @@ def _fixed_stats_backward(fn, gy):
     dx = dw = db = None
     if fn.needs_input_grad[0]:
         scale = inv_std if weight is None else inv_std * weight
-        dx = xp.empty(gy.shape, dtype=gy.dtype)
+        dx = _empty_channels_like(gy)
         xp.multiply(gy3, scale[:, None], out=_channels_view(dx))
     if fn.needs_input_grad[1]:
         xc = xp.subtract(_channels_view(x), mean[:, None])
@@ -156,7 +168,7 @@ class BatchNorm(Function):
         xp = get_array_module(x)
         x3 = _channels_view(x)
         m = x3.shape[0] * x3.shape[2]
-        y = xp.empty(x.shape, dtype=x.dtype)
+        y = _empty_channels_like(x)
         y3 = _channels_view(y)
         mean = _channel_sum(x3) / m
         var = _channel_dot(x3, x3) / m - mean * mean
@@ -192,7 +204,7 @@ class BatchNorm(Function):
         x3, gy3 = _channels_view(x), _channels_view(gy)
         m = x3.shape[0] * x3.shape[2]
         want_dx = self.needs_input_grad[0]
-        dx = xp.empty(gy.shape, dtype=gy.dtype) if want_dx or self.centered else None
+        dx = _empty_channels_like(gy) if want_dx or self.centered else None
         dx3 = None if dx is None else _channels_view(dx)
         sum_gy = _channel_sum(gy3)
         if self.centered:  # sum(gy * (x - mean)) with x - mean parked in dx
