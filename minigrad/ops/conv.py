@@ -291,7 +291,7 @@ def _group_mm_t(a, b, G, out_major=False):
 
 _BLOCK_BYTES = 32 << 20  # col is built and multiplied in blocks of at most this size ...
 _BLOCK_BYTES_1THREAD = 2 << 20  # ... or of about the L2 cache size when the BLAS is single-threaded
-_KEEP_COL_BYTES = 64 << 20  # keep col for the weight gradient up to this size; rebuild larger ones
+_KEEP_COL_BYTES = 8 << 20  # keep col for the weight gradient up to this size; rebuild larger ones (memory: a 3x3 col is 9x the input)
 
 
 def _is_pointwise(a, kh, kw, oh, ow):
