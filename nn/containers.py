@@ -54,10 +54,7 @@ class Sequential(Module):
         for key in doomed:
             del self._modules[key]
         if all(k.isdigit() for k in self._modules):  # keep positional names 0..n-1
-            modules = list(self._modules.values())
-            self._modules.clear()
-            for i, m in enumerate(modules):
-                self._modules[str(i)] = m
+            _renumber(self, list(self._modules.values()))
 
     def __len__(self):
         return len(self._modules)
@@ -92,9 +89,7 @@ class ModuleList(Module):
             del modules[idx]
         else:
             del modules[_index(idx, len(modules), "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self._modules[str(i)] = m
+        _renumber(self, modules)
 
     def __len__(self):
         return len(self._modules)
@@ -117,9 +112,7 @@ class ModuleList(Module):
     def insert(self, index, module):
         modules = list(self._modules.values())
         modules.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
+        _renumber(self, modules)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward: iterate over it and call the modules")
@@ -175,3 +168,10 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict has no forward: look modules up by key and call them")
+
+
+def _renumber(container, modules):
+    """Register ``modules`` in ``container`` under the positional names "0", "1", ..."""
+    container._modules.clear()
+    for i, m in enumerate(modules):
+        container.add_module(str(i), m)

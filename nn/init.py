@@ -176,3 +176,14 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
 def _calculate_fan_in_and_fan_out(tensor):
     """PyTorch's private helper, kept under its name: layers use it for the bias bound."""
     return _fan_in_and_fan_out(tensor, "_calculate_fan_in_and_fan_out")
+
+
+def default_layer_init_(weight, bias=None):
+    """PyTorch's default initialisation of ``Linear`` and ``Conv2d``: ``kaiming_uniform_(weight,
+    a=sqrt(5))`` — i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) — and the bias from the same bound."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+    return weight

@@ -1,5 +1,4 @@
 """``Conv2d``: 2-D convolution (``minigrad.functional.conv2d``)."""
-import math
 
 from minigrad import functional as F
 from minigrad.functional.checks import pair
@@ -54,12 +53,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):  # noqa: A002 - PyTorch's name
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
