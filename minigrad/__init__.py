@@ -1,13 +1,13 @@
 """minigrad: a from-scratch tensor and autograd framework on NumPy (CPU) and CuPy (GPU)."""
 from . import cuda
-from .autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from .autograd import detect_anomaly, enable_grad, grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import manual_seed
 from .creation import (
     arange, cat, empty, eye, full, maximum, minimum, ones, ones_like, rand, randint, randn, stack,
     tensor, where, zeros, zeros_like,
 )
 from .dtypes import bool, float16, float32, float64, int32, int64  # noqa: A004
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import Tensor
 
 

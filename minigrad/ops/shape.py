@@ -98,3 +98,24 @@ class Stack(Function):
         xp = get_array_module(gy)
         parts = xp.moveaxis(gy, self.axis, 0)
         return tuple(parts[i] if need else None for i, need in enumerate(self.needs_input_grad))
+
+
+class IndexPut(Function):
+    """y = x with y[index] = v  (written into x's own array: the op behind ``x[index] = v``)"""
+
+    def forward(self, x, v):
+        self.v_shape = v.shape
+        x[self.index] = v
+        return x
+
+    def backward(self, gy):
+        """dx = gy with gy[index] = 0;  dv = gy[index] summed to v's shape"""
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = gy.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            from .broadcast import sum_to
+
+            gv = sum_to(gy[self.index], self.v_shape)
+        return gx, gv

@@ -12,7 +12,7 @@ The two ``1 - beta**t`` factors undo the bias of ``m`` and ``v`` towards their z
 """
 import math
 
-from minigrad import backend
+from minigrad import backend, no_grad
 
 from .optimizer import Optimizer
 
@@ -36,6 +36,7 @@ class Adam(Optimizer):
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{name}: invalid betas {betas}: expected two values in [0, 1)")
 
+    @no_grad()
     def step(self):
         for group in self.param_groups:
             lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
@@ -55,7 +56,7 @@ class Adam(Optimizer):
 
                 if weight_decay != 0:
                     if self._decoupled:
-                        x *= 1 - lr * weight_decay
+                        p.mul_(1 - lr * weight_decay)
                     else:
                         g = xp.multiply(x, weight_decay, out=a)
                         g += p.grad.data
@@ -67,7 +68,7 @@ class Adam(Optimizer):
                 denom = xp.sqrt(v, out=b)
                 denom /= math.sqrt(1 - beta2**t)
                 denom += eps
-                x -= xp.multiply(xp.divide(m, denom, out=b), step_size, out=b)
+                p.sub_(xp.multiply(xp.divide(m, denom, out=b), step_size, out=b))  # bumps p's version
 
 
 class AdamW(Adam):
