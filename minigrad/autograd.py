@@ -53,6 +53,12 @@ class _State(threading.local):
 
 
 _state = _State()
+Tensor = None  # minigrad.tensor registers its class here on import (autograd cannot import it: a cycle)
+
+
+def register_tensor_class(cls):
+    global Tensor
+    Tensor = cls
 
 
 def is_grad_enabled():
@@ -252,38 +258,32 @@ def memory_root(array):
 _INPUT, _OUTPUT, _VIEW = "input", "output", "view of input"
 
 
-class _SavedMeta:
-    """Where a saved array came from: ``kind`` (input, output, view of input), the index among the
-    op's inputs or outputs, and the version counter with its value at save time (counter None:
-    nothing can change the array)."""
-
-    __slots__ = ("kind", "index", "counter", "version")
-
-    def __init__(self, kind, index, counter, version):
-        self.kind, self.index, self.counter, self.version = kind, index, counter, version
+# A saved array's origin is a tuple (kind, index, counter, version): kind is input, output or view
+# of input; index its position among the op's inputs or outputs; the version counter and its value
+# at save time (counter None: nothing can change the array any more).
 
 
 def _classify_saved(saved, inputs, outputs):
-    """``_SavedMeta`` (or None for a private array) for each saved array, by identity."""
+    """The origin tuple (or None for a private array) of each saved array, found by identity."""
     metas = []
     for a in saved:
         meta = None
         if a is not None and hasattr(a, "shape"):
             for k, t in enumerate(inputs):
                 if t is not None and a is t.data:
-                    meta = _SavedMeta(_INPUT, k, t._version_counter, t._version_counter.value)
+                    meta = (_INPUT, k, t._version_counter, t._version_counter.value)
                     break
             else:
                 for j, t in enumerate(outputs):
                     if a is t.data:
-                        meta = _SavedMeta(_OUTPUT, j, t._version_counter, t._version_counter.value)
+                        meta = (_OUTPUT, j, t._version_counter, t._version_counter.value)
                         break
                 else:
                     if getattr(a, "base", None) is not None:
                         root = memory_root(a)
                         for k, t in enumerate(inputs):
                             if t is not None and memory_root(t.data) is root:
-                                meta = _SavedMeta(_VIEW, k, t._version_counter, t._version_counter.value)
+                                meta = (_VIEW, k, t._version_counter, t._version_counter.value)
                                 break
         metas.append(meta)
     return tuple(metas)
@@ -358,16 +358,14 @@ class Function:
         """The saved arrays as Tensors, for ``backward_graph``: a saved input or output comes back
         attached to the graph (it carries the edge its forward recorded), so a gradient computed
         from it can be differentiated again; anything else comes back as a constant."""
-        from .tensor import Tensor
-
         out = []
         metas = self._saved_meta or (None,) * len(self._saved)
         for a, meta in zip(self.saved_tensors, metas):
             t = None
-            if meta is not None and meta.kind == _OUTPUT:
-                t = Tensor._from_op(a, self, meta.index)
-            elif meta is not None and meta.kind == _INPUT and self.next[meta.index] is not None:
-                src, index = self.next[meta.index]
+            if meta is not None and meta[0] == _OUTPUT:
+                t = Tensor._from_op(a, self, meta[1])
+            elif meta is not None and meta[0] == _INPUT and self.next[meta[1]] is not None:
+                src, index = self.next[meta[1]]
                 t = src if index is None else Tensor._from_op(a, src, index)
             out.append(t if t is not None else (None if a is None else Tensor._from_op(a, None, None)))
         return tuple(out)
@@ -376,12 +374,13 @@ class Function:
         """Raise PyTorch's "modified by an inplace operation" error if a saved input or output
         changed in place after this op saved it."""
         for meta, a in zip(self._saved_meta, self._saved):
-            if meta is not None and meta.counter is not None and meta.counter.value != meta.version:
+            if meta is not None and meta[2] is not None and meta[2].value != meta[3]:
+                kind, index, counter, version = meta
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [{a.dtype} tensor of shape {tuple(a.shape)}], which is {meta.kind} "
-                    f"{meta.index} of {self.name}, is at version {meta.counter.value}; expected version "
-                    f"{meta.version} instead. Hint: the in-place change happened between the forward of "
+                    f"operation: [{a.dtype} tensor of shape {tuple(a.shape)}], which is {kind} "
+                    f"{index} of {self.name}, is at version {counter.value}; expected version "
+                    f"{version} instead. Hint: the in-place change happened between the forward of "
                     f"{self.name} and this backward; use an out-of-place op (e.g. x = x + 1 instead of "
                     "x += 1) or .clone() the tensor before changing it."
                 )
@@ -395,7 +394,7 @@ class Function:
             if a is array:
                 saved[i] = copy
                 if metas[i] is not None:
-                    metas[i] = _SavedMeta(metas[i].kind, metas[i].index, None, None)
+                    metas[i] = (metas[i][0], metas[i][1], None, None)
         self._saved, self._saved_meta = tuple(saved), tuple(metas)
 
     @property
@@ -430,8 +429,6 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (``None`` allowed for optional inputs) and record it in the graph."""
-        from .tensor import Tensor
-
         fn = cls(**params)
         arrays = [None if t is None else t.data for t in inputs]
         needs = tuple(t is not None and t.requires_grad for t in inputs)
@@ -484,8 +481,6 @@ class NoDoubleBackward(Function):
 def _not_differentiable(fn, grads):
     """First-order gradients of ``fn`` (an op without ``backward_graph``) as Tensors that depend on
     ``grads`` and on ``fn``'s inputs through a ``NoDoubleBackward`` node."""
-    from .tensor import Tensor
-
     arrays = fn.backward(*[g.data for g in grads])
     if not isinstance(arrays, tuple):
         arrays = (arrays,)
@@ -564,8 +559,6 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
     With ``create_graph`` the walk runs with grad mode on and each node's ``backward_graph``, so the
     gradients it produces are Tensors with a graph of their own.
     """
-    from .tensor import Tensor
-
     wanted_leaves, wanted_nodes, captured = None, None, {}
     if inputs is not None:
         wanted_leaves = {id(t) for t in inputs if t.grad_fn is None}
@@ -652,8 +645,6 @@ def _add_leaf_grad(leaf_grads, leaf, g):
 def _output_grads(fn, out_grads, create_graph, wanted_nodes, captured, delivered):
     """The gradient of each output of ``fn``: summed, passed through the node's hooks (and stored
     for retained and wanted tensors), zeros for outputs no gradient reached."""
-    from .tensor import Tensor
-
     hooks = fn.__dict__.get("tensor_hooks")
     retained = fn.__dict__.get("retained")
     grads = []
@@ -681,8 +672,6 @@ def _run_hooks(hooks, g, create_graph):
     """Each hook sees the gradient as a Tensor; one that returns a value replaces the gradient."""
     if not hooks:
         return g
-    from .tensor import Tensor
-
     for hook in list(hooks):
         out = hook(g if create_graph else Tensor._from_op(g, None, None))
         if out is not None:
@@ -697,8 +686,6 @@ def _set_or_add_grad(tensor, g, delivered=None):
     """Store ``g`` as ``tensor.grad`` or add it (out of place). A stored gradient owns its memory:
     views, and arrays already given to another tensor in this walk, are copied first. Under
     ``create_graph`` ``g`` is a Tensor with a graph and is stored as it is."""
-    from .tensor import Tensor
-
     if isinstance(g, Tensor):
         tensor.grad = g if tensor.grad is None else tensor.grad + g
         return
@@ -714,8 +701,6 @@ def _set_or_add_grad(tensor, g, delivered=None):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """``minigrad.autograd.backward``: ``Tensor.backward`` for several outputs at once."""
-    from .tensor import Tensor
-
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
@@ -743,8 +728,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     Like ``torch.autograd.grad``: ``retain_graph`` defaults to ``create_graph``; with
     ``create_graph=True`` the result has a graph and can be differentiated again.
     """
-    from .tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -780,8 +763,6 @@ def _initial_grad(output, gradient, create_graph=False):
     """The gradient that seeds a backward: ones for a one-element output, else the given one.
     An array (a copy, so leaves' .grad never alias the caller's), or under ``create_graph`` a Tensor
     (the caller's own, when it requires grad: double backward differentiates through it)."""
-    from .tensor import Tensor
-
     if gradient is None:
         if output.data.size != 1:
             raise RuntimeError(

@@ -386,7 +386,9 @@ class Tensor:
         return self._arith_(other, "mul_", ew.Mul, self._xp.multiply)
 
     def div_(self, other):
-        """self /= other"""
+        """self /= other  (true division: an integer tensor cannot hold the result)"""
+        if not dtypes.is_floating(self.dtype):
+            raise RuntimeError(f"div_: result type float32 can't be cast to the desired output type {self.dtype}")
         return self._arith_(other, "div_", ew.Div, self._xp.divide)
 
     def pow_(self, exponent):
@@ -817,6 +819,9 @@ class Tensor:
 
     def expand_as(self, other):
         return self.expand(*other.shape)
+
+
+autograd.register_tensor_class(Tensor)
 
 
 def _broadcasts_to(shape_from, shape_to):
