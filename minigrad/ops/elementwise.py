@@ -340,3 +340,34 @@ class Copy(Function):
     def backward(self, gy):
         """dx = gy"""
         return gy
+
+
+class Log1p(Function):
+    """y = log(1 + x)  (accurate for tiny x)"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        """dx = gy / (1 + x)"""
+        (x,) = self.saved_tensors
+        return gy / (1 + x)
+
+
+class Expm1(Function):
+    """y = exp(x) - 1  (accurate for tiny x)"""
+
+    saved_names = ("y",)
+
+    def forward(self, x):
+        y = get_array_module(x).expm1(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        """dx = gy * (y + 1)"""
+        (y,) = self.saved_tensors
+        return gy * (y + 1)
