@@ -425,8 +425,10 @@ class Tensor:
         k2 = other.shape[0] if other.ndim == 1 else other.shape[-2]
         if k1 != k2:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied ({k1} != {k2})")
-        dtype = dtypes.promote(self.dtype, other.dtype)
-        return linalg.MatMul.apply(self.astype(dtype), other.astype(dtype))
+        if self.dtype != other.dtype:  # as PyTorch: no silent promotion or cast in a matrix product
+            raise TypeError(f"matmul: expected both operands to have the same dtype, but got {self.dtype} and "
+                            f"{other.dtype} (shapes {self.shape} and {other.shape}); cast one with .to(dtype)")
+        return linalg.MatMul.apply(self, other)
 
     def sum(self, dim=None, keepdim=False):
         axis = _normalize_axis(dim, self.ndim, "sum")

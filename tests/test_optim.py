@@ -114,7 +114,7 @@ def test_defaults_match_the_contract():
     assert {k: v for k, v in SGD(p, lr=0.1).param_groups[0].items() if k != "params"} == dict(
         lr=0.1, momentum=0, dampening=0, weight_decay=0, nesterov=False)
     assert {k: v for k, v in Adam(p).param_groups[0].items() if k != "params"} == dict(
-        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
+        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)
     assert AdamW(p).param_groups[0]["weight_decay"] == 1e-2
 
 

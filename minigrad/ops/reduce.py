@@ -1,5 +1,7 @@
 """Reductions. ``axis`` is None (all axes) or a tuple of non-negative ints; ``keepdims`` as NumPy.
 Each backward first restores the reduced axes (size 1) so the gradient broadcasts back."""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
 
@@ -123,7 +125,8 @@ class LogSumExp(Function):
         else:
             m = x.max(axis=self.axis, keepdims=True)
             m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype))  # rows of -inf (or inf) stay exact
-            y = m + xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
+            with np.errstate(divide="ignore"):  # a row of -inf: log(0) = -inf is the answer
+                y = m + xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
         self.save_for_backward(x, y)
         return y if self.keepdims else xp.squeeze(y, axis=self.axis)
 
