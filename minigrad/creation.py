@@ -124,6 +124,8 @@ def where(condition, input, other):  # noqa: A002 - PyTorch's names
     ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else Tensor(input)
     a, b = _as_tensor(input, ref), _as_tensor(other, ref)
     cond = condition if isinstance(condition, Tensor) else Tensor(condition, device=ref.device)
+    if cond.dtype != dtypes.bool:
+        raise TypeError(f"where: expected condition to be a bool tensor, but got a tensor with dtype {cond.dtype}")
     check_same_device("where", cond, a, b)
     a, b = _same_dtype("where", [a, b])
     return ew.Where.apply(Tensor._from_op(cond.data.astype(bool), None, None), a, b)
