@@ -10,7 +10,7 @@ import numpy as np
 
 from . import autograd, backend, dtypes
 from .ops import elementwise as ew
-from .ops import linalg, reduce, shape, softmax
+from .ops import linalg, reduce, scan, select, shape, softmax
 
 
 def _normalize_axis(dim, ndim, op):
@@ -68,7 +68,7 @@ class Tensor:
                 arr = arr.astype(dtype)
         else:
             dev = backend.parse_device(device)
-            arr = backend.asarray(data, dtype or dtypes.infer_dtype(data), dev)
+            arr = backend.asarray(data, dtypes.infer_dtype(data, dtype), dev)
         if requires_grad and not dtypes.is_floating(arr.dtype):
             raise RuntimeError(f"only floating point tensors can require gradients, got dtype {arr.dtype}")
         self.data = arr
@@ -218,14 +218,21 @@ class Tensor:
         return bool(self.item())
 
     def to(self, *args, **kwargs):
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``; returns self when nothing changes.
-        A dtype change is differentiable; a device move keeps the graph too."""
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; returns self when
+        nothing changes. A dtype change is differentiable; a device move keeps the graph too.
+        ``non_blocking`` and ``copy`` are accepted as in PyTorch (every copy here is synchronous)."""
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, str) and (a == "cpu" or a.startswith("cuda")):
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, backend.device) or (isinstance(a, str) and (a == "cpu" or a.startswith("cuda"))):
                 device = a
+            elif isinstance(a, bool):  # positional non_blocking, as in to(device, dtype, non_blocking)
+                continue
             else:
                 dtype = a
         out = self
@@ -233,7 +240,7 @@ class Tensor:
             out = out.astype(dtype)
         if device is not None and backend.parse_device(device) != out.device:
             out = _ToDevice.apply(out, device=backend.parse_device(device))
-        return out
+        return out.clone() if copy and out is self else out
 
     def cpu(self):
         return self.to("cpu")
@@ -268,7 +275,8 @@ class Tensor:
         return ew.Copy.apply(self)
 
     def contiguous(self):
-        return self
+        """Self when its memory is C-contiguous, else a contiguous copy (differentiable)."""
+        return self if self.is_contiguous() else ew.Copy.apply(self)
 
     # ------------------------------------------------------------ in place
     # PyTorch's rules. Every in-place method writes into this tensor's own array (views made before
@@ -651,8 +659,10 @@ class Tensor:
         k2 = other.shape[0] if other.ndim == 1 else other.shape[-2]
         if k1 != k2:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied ({k1} != {k2})")
-        dtype = dtypes.promote(self.dtype, other.dtype)
-        return linalg.MatMul.apply(self.astype(dtype), other.astype(dtype))
+        if self.dtype != other.dtype:  # as PyTorch: no silent promotion or cast in a matrix product
+            raise TypeError(f"matmul: expected both operands to have the same dtype, but got {self.dtype} and "
+                            f"{other.dtype} (shapes {self.shape} and {other.shape}); cast one with .to(dtype)")
+        return linalg.MatMul.apply(self, other)
 
     def sum(self, dim=None, keepdim=False):
         axis = _normalize_axis(dim, self.ndim, "sum")
@@ -765,7 +775,17 @@ class Tensor:
             raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {self.shape} ({n} elements)")
         return shape_op_reshape(self, shape)
 
-    view = reshape
+    def view(self, *shape):
+        """``reshape`` that must not copy: ``RuntimeError`` when this tensor's memory layout (e.g. after
+        ``transpose``) can't be viewed with the new shape, as PyTorch (use ``reshape`` there)."""
+        out = self.reshape(*shape)
+        if self.data.size and not self._xp.may_share_memory(out.data, self.data):
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride (shape {self.shape}, strides "
+                f"{self.data.strides}, new shape {out.shape}): at least one dimension spans across two contiguous "
+                "subspaces. Use .reshape(...) instead."
+            )
+        return out
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
@@ -819,6 +839,183 @@ class Tensor:
 
     def expand_as(self, other):
         return self.expand(*other.shape)
+
+
+    # ---- PyTorch habits: conversions, and the shape/selection/reduction methods of the contract
+    def half(self):
+        return self.astype(dtypes.float16)
+
+    _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+                   "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+                   "bool": "BoolTensor"}
+
+    def type(self, dtype=None):
+        """With no argument, the type name (``"minigrad.FloatTensor"``); else ``astype(dtype)``."""
+        if dtype is None:
+            return "minigrad." + self._TYPE_NAMES.get(str(self.dtype), str(self.dtype) + "Tensor")
+        return self.astype(dtype)
+
+    def is_contiguous(self):
+        """Whether the data is C-contiguous (row-major, no gaps)."""
+        return bool(self.data.flags.c_contiguous)
+
+    def repeat(self, *sizes):
+        """Tile the tensor: ``sizes[i]`` copies along dim i (``len(sizes) >= ndim``; extra sizes add leading dims)."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than the number of "
+                             f"dims of the tensor (shape {self.shape})")
+        if any(s < 0 for s in sizes):
+            raise ValueError(f"repeat: repeats must be non-negative, got {list(sizes)}")
+        return shape.Repeat.apply(self, repeats=sizes)
+
+    def flip(self, *dims):
+        """Reverse the order of elements along ``dims``."""
+        axes = _normalize_axis(_shape_arg(dims), self.ndim, "flip") or ()
+        return shape.Flip.apply(self, dims=axes)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along ``dim``: of ``split_size`` each (the last may be smaller), or of the given sizes."""
+        d = _dim(dim, self.ndim, "split")
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            size = int(split_size_or_sections)
+            if size <= 0 and not (size == 0 and n == 0):
+                raise ValueError(f"split: split_size must be positive, got {size}")
+            sizes = [min(size, n - i) for i in range(0, n, size)] if n else [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != n or any(s < 0 for s in sizes):
+                raise ValueError(f"split: split sizes {sizes} don't sum to dim {dim}'s size {n} (shape {self.shape})")
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * d + (slice(start, start + size),)
+            pieces.append(shape.GetItem.apply(self, index=index))
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        """``chunks`` pieces along ``dim`` of size ceil(n / chunks) (fewer when that divides up sooner)."""
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        n = self.shape[_dim(dim, self.ndim, "chunk")]
+        return self.split(max(-(-n // int(chunks)), 1) if n else 0, dim)
+
+    def gather(self, dim, index):
+        """``out[i][j][k] = self[i][index[i][j][k]][k]`` for dim 1 (as ``torch.gather``); ``index`` is an
+        int64 tensor with this tensor's ndim, no larger than it outside ``dim``."""
+        if not isinstance(index, Tensor) or index.dtype != dtypes.int64:
+            raise TypeError(f"gather: index must be an int64 Tensor, got {getattr(index, 'dtype', type(index).__name__)}")
+        check_same_device("gather", self, index)
+        d = _dim(dim, self.ndim, "gather")
+        if index.ndim != self.ndim or any(i > s for a, (i, s) in enumerate(zip(index.shape, self.shape)) if a != d):
+            raise ValueError(f"gather: index of shape {index.shape} doesn't fit input of shape {self.shape} "
+                             f"(same number of dims, no larger outside dim {dim})")
+        if index.data.size and (int(index.data.min()) < -self.shape[d] or int(index.data.max()) >= self.shape[d]):
+            raise IndexError(f"gather: index out of range for dim {dim} of size {self.shape[d]} "
+                             f"(min {int(index.data.min())}, max {int(index.data.max())})")
+        idx = Tensor._from_op(index.data % max(self.shape[d], 1), None, None)
+        return select.Gather.apply(self, idx, dim=d)
+
+    def masked_fill(self, mask, value):
+        """``value`` where the bool ``mask`` (broadcastable to this shape) is True, else this tensor."""
+        if not isinstance(mask, Tensor) or mask.dtype != dtypes.bool:
+            raise TypeError(f"masked_fill: mask must be a bool Tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+        check_same_device("masked_fill", self, mask)
+        try:
+            ok = np.broadcast_shapes(mask.shape, self.shape) == self.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"masked_fill: mask of shape {mask.shape} can't be broadcast to the input's shape {self.shape}")
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+            value = value.item()
+        return select.MaskedFill.apply(self, mask, value=value)
+
+    def cumsum(self, dim, dtype=None):
+        """Running sum along ``dim`` (integer and bool inputs give int64, as PyTorch)."""
+        d = _dim(dim, self.ndim, "cumsum")
+        dtype = dtypes.as_dtype(dtype) or (self.dtype if dtypes.is_floating(self.dtype) else dtypes.int64)
+        x = self.astype(dtype) if dtypes.is_floating(dtype) else self
+        return scan.CumSum.apply(x, axis=d, dtype=dtype)
+
+    def logsumexp(self, dim, keepdim=False):
+        """log(sum(exp(x))) over ``dim`` without overflow (``-inf`` over a zero-length dim)."""
+        x = self if dtypes.is_floating(self.dtype) else self.astype(dtypes.float32)
+        axis = _normalize_axis(dim, self.ndim, "logsumexp") or ()
+        return reduce.LogSumExp.apply(x, axis=axis, keepdims=keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The p-norm over ``dim`` (all elements when None): ``p`` a positive number, ``inf`` or ``"fro"`` (= 2)."""
+        if not dtypes.is_floating(self.dtype):
+            raise TypeError(f"norm: input dtype should be floating point, got {self.dtype}")
+        p = 2 if p == "fro" or p is None else p
+        if isinstance(p, str) or isinstance(p, bool) or not p > 0:
+            raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
+        return reduce.Norm.apply(self, p=float(p), axis=_normalize_axis(dim, self.ndim, "norm"), keepdims=keepdim)
+
+    def _triangle(self, diagonal, upper):
+        if self.ndim < 2:
+            raise ValueError(f"{'triu' if upper else 'tril'}: input must have at least 2 dims, got shape {self.shape}")
+        return select.Triangle.apply(self, diagonal=int(diagonal), upper=upper)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (elements with ``j - i <= diagonal``), zeros elsewhere."""
+        return self._triangle(diagonal, False)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (elements with ``j - i >= diagonal``), zeros elsewhere."""
+        return self._triangle(diagonal, True)
+
+    def log1p(self):
+        return self._float_unary(ew.Log1p)
+
+    def expm1(self):
+        return self._float_unary(ew.Expm1)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """Indices that sort along ``dim`` (ties keep their order; NaN counts as the largest value)."""
+        d = _dim(dim, self.ndim, "argsort")
+        if self.ndim == 0:
+            return Tensor._from_op(self._xp.zeros((), dtype=np.int64), None, None)
+        xp = self._xp
+        data = self.data if self.dtype != dtypes.bool else self.data.astype(np.int8)
+        if descending:  # reversed ascending order of the reversed input keeps ties in order
+            n = self.shape[d]
+            idx = n - 1 - xp.flip(xp.argsort(xp.flip(data, axis=d), axis=d, kind="stable"), axis=d)
+        else:
+            idx = xp.argsort(data, axis=d, kind="stable")
+        return Tensor._from_op(idx.astype(np.int64), None, None)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """``(values, indices)`` sorted along ``dim``; the gradient scatters back to the indices."""
+        idx = self.argsort(dim, descending)
+        if self.ndim == 0:
+            return MaxMinResult(self, idx)
+        return MaxMinResult(select.Sort.apply(self, idx, dim=_dim(dim, self.ndim, "sort")), idx)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's names
+        """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``, in sorted order."""
+        d = _dim(dim, self.ndim, "topk")
+        n = self.shape[d] if self.ndim else 1
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+            raise RuntimeError(f"topk: k ({k!r}) out of range for dim {dim} of size {n} (shape {self.shape})")
+        if self.ndim == 0:
+            return MaxMinResult(self, Tensor._from_op(self._xp.zeros((), dtype=np.int64), None, None))
+        idx = self.argsort(d, descending=largest).data[(slice(None),) * d + (slice(0, int(k)),)]
+        idx = Tensor._from_op(self._xp.ascontiguousarray(idx), None, None)
+        return MaxMinResult(select.TopK.apply(self, idx, dim=d), idx)
+
+    def isnan(self):
+        return Tensor._from_op(self._xp.isnan(self.data), None, None)
+
+    def isinf(self):
+        return Tensor._from_op(self._xp.isinf(self.data), None, None)
+
+    def isfinite(self):
+        return Tensor._from_op(self._xp.isfinite(self.data), None, None)
 
 
 autograd.register_tensor_class(Tensor)

@@ -355,3 +355,34 @@ class Overwrite(Function):
         gx = xp.zeros_like(gy) if self.needs_input_grad[0] else None
         gsrc = sum_to(gy, self.src_shape).astype(self.src_dtype, copy=False) if self.needs_input_grad[1] else None
         return gx, gsrc
+
+
+class Log1p(Function):
+    """y = log(1 + x)  (accurate for tiny x)"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        """dx = gy / (1 + x)"""
+        (x,) = self.saved_tensors
+        return gy / (1 + x)
+
+
+class Expm1(Function):
+    """y = exp(x) - 1  (accurate for tiny x)"""
+
+    saved_names = ("y",)
+
+    def forward(self, x):
+        y = get_array_module(x).expm1(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        """dx = gy * (y + 1)"""
+        (y,) = self.saved_tensors
+        return gy * (y + 1)

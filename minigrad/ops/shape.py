@@ -119,3 +119,32 @@ class IndexPut(Function):
 
             gv = sum_to(gy[self.index], self.v_shape)
         return gx, gv
+
+
+class Repeat(Function):
+    """y = tile(x, repeats)  (``Tensor.repeat``: x's shape is first padded with leading 1s)"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return get_array_module(x).tile(x, self.repeats)
+
+    def backward(self, gy):
+        """dx = gy split into (repeats[i], size[i]) blocks per axis, summed over the block axes"""
+        lead = len(self.repeats) - len(self.in_shape)
+        sizes = (1,) * lead + tuple(self.in_shape)
+        blocks = []
+        for r, s in zip(self.repeats, sizes):
+            blocks += [r, s]
+        g = gy.reshape(blocks).sum(axis=tuple(range(0, 2 * len(sizes), 2)))
+        return g.reshape(self.in_shape)
+
+
+class Flip(Function):
+    """y = x reversed along dims"""
+
+    def forward(self, x):
+        return get_array_module(x).flip(x, axis=self.dims)
+
+    def backward(self, gy):
+        """dx = gy reversed along dims"""
+        return get_array_module(gy).flip(gy, axis=self.dims)

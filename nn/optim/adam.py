@@ -6,9 +6,12 @@ For each parameter ``p`` with gradient ``g``, step ``t`` (starting at 1):
     p = p * (1 - lr * weight_decay)        (AdamW instead: decoupled weight decay)
     m = beta1 * m + (1 - beta1) * g        (first moment, starts at 0; computed as m += (1 - beta1) * (g - m))
     v = beta2 * v + (1 - beta2) * g * g    (second moment, starts at 0)
+    v_max = max(v_max, v)                  (amsgrad only; starts at 0; then v_max replaces v below)
     p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
 The two ``1 - beta**t`` factors undo the bias of ``m`` and ``v`` towards their zero start.
+``amsgrad`` (Reddi et al.) divides by the largest second moment seen so far, so the effective step
+size never grows back. This is PyTorch's documented algorithm, step for step.
 """
 import math
 
@@ -20,12 +23,13 @@ __all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
-    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)."""
+    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)."""
 
     _decoupled = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=bool(amsgrad)))
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
@@ -49,6 +53,8 @@ class Adam(Optimizer):
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x), "exp_avg_sq": xp.zeros_like(x)}
+                    if group.get("amsgrad"):
+                        state["max_exp_avg_sq"] = xp.zeros_like(x)
                 state["step"] += 1
                 t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
                 a = self._scratch_like(x, 0)
@@ -65,6 +71,10 @@ class Adam(Optimizer):
                 v += xp.multiply(xp.multiply(g, g, out=b), 1 - beta2, out=b)
 
                 step_size = lr / (1 - beta1**t)
+                if group.get("amsgrad"):
+                    v_max = state["max_exp_avg_sq"]
+                    xp.maximum(v_max, v, out=v_max)
+                    v = v_max
                 denom = xp.sqrt(v, out=b)
                 denom /= math.sqrt(1 - beta2**t)
                 denom += eps
@@ -72,10 +82,10 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2): Adam with decoupled
-    weight decay (Loshchilov & Hutter), ``p *= 1 - lr * weight_decay`` before the Adam step."""
+    """AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False): Adam with
+    decoupled weight decay (Loshchilov & Hutter), ``p *= 1 - lr * weight_decay`` before the Adam step."""
 
     _decoupled = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
