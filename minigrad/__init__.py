@@ -33,6 +33,15 @@ for _name in _METHODS:
 del _name
 
 from . import functional  # noqa: E402,F401  (after Tensor: functional builds on it)
-from . import viz  # noqa: E402,F401
+
+
+def __getattr__(name):
+    """``minigrad.viz`` is imported on first use: drawing needs the optional ``graphviz`` package
+    (``pip install 'minigrad[viz]'``), and ``import minigrad`` should not."""
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ from ..backend import get_array_module, scatter_add
 
 class Reshape(Function):
     """y = reshape(x, shape)"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -17,6 +18,7 @@ class Reshape(Function):
 
 class Permute(Function):
     """y = transpose(x, dims)"""
+    saved_names = ()
 
     def forward(self, x):
         return x.transpose(self.dims)
@@ -31,6 +33,7 @@ class Permute(Function):
 
 class Expand(Function):
     """y = broadcast_to(x, shape)"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -51,6 +54,7 @@ def _is_basic(index):
 
 class GetItem(Function):
     """y = x[index]"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape, self.in_dtype = x.shape, x.dtype
@@ -71,6 +75,7 @@ class GetItem(Function):
 
 class Cat(Function):
     """y = concatenate(xs, axis)"""
+    saved_names = ()
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
@@ -89,6 +94,7 @@ class Cat(Function):
 
 class Stack(Function):
     """y = stack(xs, axis)"""
+    saved_names = ()
 
     def forward(self, *xs):
         return get_array_module(*xs).stack(xs, axis=self.axis)
