@@ -35,6 +35,9 @@ def gradient_norms(loss):
     if loss.grad_fn is None:
         raise ValueError("grad_flow: the loss has no grad_fn (no input requires grad, or it was made under no_grad)")
     ops = topological_ops([loss])
+    if any(getattr(fn, "_released", False) for fn in ops):
+        raise ValueError("grad_flow: the graph's saved arrays were freed by an earlier backward(); draw before "
+                         "calling backward(), or call backward(retain_graph=True)")
     targets, keys, leaves = [], [], set()
     for fn in ops:
         for index in range(len(fn.output_meta)):
@@ -45,7 +48,14 @@ def gradient_norms(loss):
                 leaves.add(id(edge[0]))
                 targets.append(edge[0])
                 keys.append(id(edge[0]))
-    grads = autograd.grad(loss, targets, retain_graph=True, allow_unused=True)
+    # tensors that retain_grad() get their .grad filled by any backward walk: keep them as they are
+    retained = [t for fn in ops for t in (ref() for ref in fn.outputs) if t is not None and t._retains_grad]
+    before = [t.grad for t in retained]
+    try:
+        grads = autograd.grad(loss, targets, retain_graph=True, allow_unused=True)
+    finally:
+        for t, g in zip(retained, before):
+            t.grad = g
     return {key: L.grad_norm(g.data) for key, g in zip(keys, grads) if g is not None}
 
 

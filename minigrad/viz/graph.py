@@ -417,6 +417,9 @@ def forward_graph(outputs, params=None, show_shapes=True, show_values=False, sho
                 key = id(t) if t is not None else ("freed", oid, i)
                 src = leaf_node(key, t, shape, dtype, False)
                 kind = "const"
+            if edge is None or edge[1] is None:  # a leaf or constant: made outside every block
+                label = _skip_label(fn, path, (), g)
+                kind = "skip" if label is not None else kind
             if src in placement:
                 consumers.setdefault(src, []).append(path)
                 users.setdefault(src, set()).add(oid)
