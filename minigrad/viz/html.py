@@ -48,7 +48,7 @@ def write_page(*outputs, path, collapse_depth=1, group_modules=True, title=None,
     names = {st: ",".join(str(i) for i in sorted(index[k] for k in st)) for st in states}
 
     def element_id(scope, what):
-        return f"{what}-{index[scope.key]}"
+        return f"{what}_{index[scope.key]}"  # no "-": graphviz writes it as &#45;
 
     def draw(state):
         g = D.build_graph(*outputs, expanded=state, fold_leaves=False, grad_range=grad_range, **common)
@@ -146,7 +146,7 @@ _PAGE = """<!DOCTYPE html>
     var vb = svg.viewBox.baseVal;
     full = {x: vb.x, y: vb.y, w: vb.width, h: vb.height};
     wire();
-    var target = focus !== undefined ? document.getElementById("cluster-" + focus) : null;
+    var target = focus !== undefined ? document.getElementById("cluster_" + focus) : null;
     if (target) {  // the opened module's frame, in the svg's own coordinates (graphviz translates its drawing)
       var b = target.getBBox(), m = 30;
       var ctm = svg.getScreenCTM().inverse().multiply(target.getScreenCTM());
@@ -178,12 +178,12 @@ _PAGE = """<!DOCTYPE html>
   function wire() {
     data.modules.forEach(function (m) {
       if (!m.opens) { return; }
-      var node = document.getElementById("node-" + m.id);
+      var node = document.getElementById("node_" + m.id);
       if (node) {
         node.classList.add("opens");
         node.addEventListener("click", function (e) { e.stopPropagation(); openModule(m.id); });
       }
-      var cl = document.getElementById("cluster-" + m.id);
+      var cl = document.getElementById("cluster_" + m.id);
       if (cl) {
         cl.classList.add("opens");
         cl.addEventListener("click", function (e) { e.stopPropagation(); closeModule(m.id); });
