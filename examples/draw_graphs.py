@@ -9,9 +9,12 @@ Writes:
 - mlp_backward:   the same graph seen by backward: each op's backward, the arrays it saved in the
                   forward and reads now (yellow), the gradients flowing to the parameters (red);
 - basicblock:     one ResNet BasicBlock with BatchNorm (its running statistics are grey buffers);
-- resnet18:       ResNet18 grouped by modules, named as in torchvision (layer1.0.bn1, ...);
-- resnet18_blocks: the same with each BasicBlock folded into one box: the architecture diagram,
-                  with the tensor shape between blocks.
+- resnet18_224:   the seed's diagram: torchvision's ResNet18 on a 1x3x224x224 image, stage by stage
+                  (64x112x112 -> 64x56x56 -> 128x28x28 -> 256x14x14 -> 512x7x7 -> 1000), each
+                  stage with its parameter count (also ``python -m minigrad.viz resnet18``);
+- resnet18_224.html: the same as an interactive page: click a stage to open its blocks;
+- resnet18:       ResNet18 (small_input) grouped by modules, named as in torchvision (layer1.0.bn1, ...);
+- resnet18_blocks: the same with each BasicBlock folded into one box naming its convs and shortcut.
 
 Open the .svg files in a browser: hovering over an op shows its forward and backward formulas.
 Needs Graphviz's ``dot`` for .svg/.png (``apt-get install graphviz``); ``--format dot`` works without it.
@@ -67,6 +70,15 @@ def draw_basicblock(args):
     save(viz.to_dot(block(x), group_modules=True, title="BasicBlock(16, 16)"), "basicblock", args)
 
 
+def draw_resnet18_224(args):
+    drawing = viz.models.resnet18()  # torchvision's stem, 1x3x224x224, stages folded (collapse_depth=1)
+    save(viz.to_dot(*drawing.outputs, title=drawing.title, **drawing.options), "resnet18_224", args)
+    if viz.find_dot() is not None:  # the page's drawings are laid out by Graphviz's dot
+        path = viz.render(*drawing.outputs, path=os.path.join(args.out, "resnet18_224.html"), title=drawing.title,
+                          **drawing.options)
+        print("wrote", path)
+
+
 def draw_resnet18(args):
     minigrad.manual_seed(0)
     model = nn.models.resnet18(num_classes=10, small_input=True)
@@ -84,7 +96,7 @@ def main():
     parser.add_argument("--out", default=os.path.join("runs", "graphs"), help="output folder")
     parser.add_argument("--format", default="svg,png", help="comma-separated: dot, svg, png, pdf")
     args = parser.parse_args()
-    for draw in (draw_neuron, draw_mlp, draw_basicblock, draw_resnet18):
+    for draw in (draw_neuron, draw_mlp, draw_basicblock, draw_resnet18_224, draw_resnet18):
         draw(args)
 
 

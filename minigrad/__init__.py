@@ -37,7 +37,7 @@ for _name in _METHODS:
 del _name
 
 from . import functional  # noqa: E402,F401  (after Tensor: functional builds on it)
-from . import viz  # noqa: E402,F401
+
 
 # PyTorch's dtype aliases: minigrad.float is float32, minigrad.long int64, ... (they shadow the
 # builtins only in this namespace, as torch.float does)
@@ -45,9 +45,12 @@ globals().update(dtypes.ALIASES)
 
 
 def __getattr__(name):
-    """``minigrad.nn`` and ``minigrad.optim``, imported on first use: ``nn`` is built on minigrad, so
-    minigrad can't import it while it is itself being imported."""
-    if name in ("nn", "optim"):
+    """Modules imported on first use:
+    - ``minigrad.nn`` and ``minigrad.optim``: ``nn`` is built on minigrad, so minigrad can't import it
+      while it is itself being imported;
+    - ``minigrad.viz``: drawing needs the optional ``graphviz`` package (``pip install 'minigrad[viz]'``),
+      and ``import minigrad`` should not."""
+    if name in ("nn", "optim", "viz"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -583,7 +583,8 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
         ready = [fn for fn in dict.fromkeys(roots) if dependents.get(fn, 0) == 0]
         while ready:
             fn = ready.pop()
-            grads_in = _output_grads(fn, node_grads.pop(fn), create_graph, wanted_nodes, captured, delivered)
+            grads_in = _output_grads(fn, node_grads.pop(fn), create_graph, wanted_nodes, captured,
+                                     delivered if accumulate else None)
             fn.check_saved_versions()
             if create_graph:
                 graph_backward = fn.backward_graph
@@ -653,7 +654,7 @@ def _output_grads(fn, out_grads, create_graph, wanted_nodes, captured, delivered
         if g is not None:
             if hooks and hooks.get(i):
                 g = _run_hooks(hooks[i], g, create_graph)
-            if retained and i in retained:
+            if retained and i in retained and delivered is not None:  # autograd.grad leaves .grad alone
                 t = retained[i]()
                 if t is not None:
                     _set_or_add_grad(t, g, delivered)

@@ -19,7 +19,7 @@ EDGE = re.compile(r"^\s*(\w+) -> (\w+) ", re.M)
 
 
 def nodes_of(dot):
-    return NODE.findall(dot.source)
+    return [n for n in NODE.findall(dot.source) if n != "legend"]  # every drawing has a legend node
 
 
 def edges_of(dot):
@@ -205,9 +205,10 @@ def test_backward_graph_exact_nodes_edges_and_saved_arrays():
     assert edges_of(dot) == [("grad0", "op1"), ("op1", "op0"), ("op0", "leaf0"), ("op0", "leaf1")]
     assert label_of(dot, "grad0").split() == ["dL/dL", "=", "1"]
     assert label_of(dot, "op1").split()[0] == "SumBackward"
-    # MulBackward reads a and b, saved by the forward
-    assert label_of(dot, "op0").split() == ["MulBackward", "saved", "a:", "3x4", "float32", "saved", "b:", "3x4",
-                                            "float32"]
+    # MulBackward reads a and b, saved by the forward: named by Mul.saved_names, with shape and bytes
+    assert label_of(dot, "op0").split() == ["MulBackward", "a:", "3x4", "float32,", "48", "B", "b:", "3x4",
+                                            "float32,", "48", "B"]
+    assert viz.build_graph(y, backward=True).saved_bytes == 96  # the total saved for backward
     assert re.search(r'op0 -> leaf1 \[.*label="db 3x4"', dot.source)
     assert "grad" not in label_of(dot, "leaf0")
 
@@ -219,14 +220,31 @@ def test_backward_graph_exact_nodes_edges_and_saved_arrays():
     assert f"grad norm {norm:.4g}" in label_of(viz.to_dot(y), "leaf0")  # forward drawings too
 
 
+class _Undeclared(autograd.Function):
+    """y = 2 * x  (declares no saved_names: drawings fall back to positions)"""
+
+    def forward(self, x):
+        self.save_for_backward(x * 1, x)
+        return 2 * x
+
+    def backward(self, gy):
+        """dx = 2 * gy"""
+        return 2 * gy
+
+
 def test_backward_graph_lists_saved_arrays_once_and_unknown_ones_by_position():
     x = leaf((2,), "x")
     g = viz.build_graph(x * x, backward=True)
-    assert g.nodes["op0"].saved == ["saved a = x, b = x: 2 float32"]
-    h = leaf((2,), "x").exp()  # Exp saves its output y; h is held, so y is known
-    assert viz.build_graph(h, backward=True).nodes["op0"].saved == ["saved y: 2 float32"]
-    z = leaf((2,), "x").exp() * 1.0  # the output of Exp is freed: its array is saved[0]
-    assert viz.build_graph(z, backward=True).nodes["op0"].saved == ["saved[0]: 2 float32"]
+    assert g.nodes["op0"].saved == ["a, b = x: 2 float32, 8 B"]  # one array saved twice: one row
+    assert g.saved_bytes == 8 and g.saved_arrays == 1
+    h = leaf((2,), "x").exp()  # Exp saves its output y
+    assert viz.build_graph(h, backward=True).nodes["op0"].saved == ["y: 2 float32, 8 B"]
+    z = leaf((2,), "x").exp() * 1.0  # the output of Exp is freed: its declared name still says what it is
+    assert viz.build_graph(z, backward=True).nodes["op0"].saved == ["y: 2 float32, 8 B"]
+    w = leaf((2,), "w", seed=3)
+    u = _Undeclared.apply(w)
+    rows = viz.build_graph(u, backward=True).nodes["op0"].saved
+    assert rows == ["saved[0]: 2 float32, 8 B", "x = w: 2 float32, 8 B"]  # by position, or the input's name
 
 
 # ----------------------------------------------------------------------------- modules
@@ -359,8 +377,14 @@ def test_resnet18_clusters_with_torchvision_names():
                  "layer2.0.downsample.0", "layer2.0.downsample.1", "layer4.1.conv2", "avgpool", "fc"):
         assert name in names, name
     assert "layer1.0.relu: ReLU (call 2)" in labels
-    # each BatchNorm's running statistics are grey buffers in its cluster
+    # each BatchNorm's parameters and running statistics are lines of its op node (module views fold them)
     bn = dot.source.split('label="layer3.1.bn2: BatchNorm2d"')[1].split("subgraph")[0]
+    assert 'fillcolor="#ececec"' not in bn and "<b>weight</b>" not in bn
+    assert "params weight, bias: 256" in bn and "buffers running_mean, running_var: 256" in bn
+    assert "layer3.1.bn2.running_var" in bn  # in the op's tooltip
+    # unfolded: grey buffer boxes in its cluster
+    unfolded = viz.to_dot(y, group_modules=True, fold_params=False)
+    bn = unfolded.source.split('label="layer3.1.bn2: BatchNorm2d"')[1].split("subgraph")[0]
     assert bn.count('fillcolor="#ececec"') == 2 and 'tooltip="layer3.1.bn2.running_var' in bn
     # folded into blocks: the architecture, with the shape between stages
     blocks = viz.build_graph(y, group_modules=True, collapse_depth=2)

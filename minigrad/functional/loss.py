@@ -83,8 +83,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if dtypes.is_floating(target.dtype):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction, float(label_smoothing))
     x, t, w, unbatched = _class_targets(op, input, target, weight, ignore_index)
+    t = target if t.shape == target.shape and t.dtype == target.data.dtype else _from_array(t)  # drawings name it
     out = L.CrossEntropy.apply(
-        x, _from_array(t), w, ignore_index=int(ignore_index), reduction=reduction, label_smoothing=float(label_smoothing)
+        x, t, w, ignore_index=int(ignore_index), reduction=reduction, label_smoothing=float(label_smoothing)
     )
     return out.reshape(()) if unbatched and reduction == "none" else out
 

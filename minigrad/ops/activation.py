@@ -68,6 +68,7 @@ _TANH_C = 0.044715
 
 class GELU(Function):
     """y = x * Phi(x),  Phi(x) = (1 + erf(x / sqrt(2))) / 2"""
+    saved_names = ("x", "cdf")
 
     def forward(self, x):
         cdf = erf(x * _SQRT1_2)
@@ -92,6 +93,7 @@ class GELU(Function):
 
 class GELUTanh(Function):
     """y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))"""
+    saved_names = ("x", "t")
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -126,6 +128,7 @@ class GELUTanh(Function):
 
 class LeakyReLU(Function):
     """y = x if x > 0 else negative_slope * x"""
+    saved_names = ("positive",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -152,6 +155,7 @@ def _uniform(xp, shape):
 
 class Dropout(Function):
     """y = x * m / (1 - p),  m ~ Bernoulli(1 - p)"""
+    saved_names = ("mask",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -171,6 +175,8 @@ class Dropout(Function):
 
 class Dropout2d(Dropout):
     """y = x * m / (1 - p),  m ~ Bernoulli(1 - p) per (sample, channel): whole feature maps are zeroed"""
+
+    saved_names = ("mask",)
 
     def forward(self, x):
         xp = get_array_module(x)

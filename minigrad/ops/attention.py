@@ -39,6 +39,7 @@ def _dropout_multiplier(shape, p, dtype, like):
 
 class ScaledDotProductAttention(Function):
     """O = softmax(Q K^T * scale + mask) V"""
+    saved_names = ("q", "k", "v", "probs", "dropout_mask", "out")
 
     # params: scale (float), is_causal (bool), dropout_p (float), need_weights (bool: also return Pd)
 

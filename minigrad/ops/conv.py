@@ -236,6 +236,7 @@ def _conv_plan(x_shape, w_shape, stride, padding, dilation):
 
 class Linear(Function):
     """y = x @ W^T + b"""
+    saved_names = ("x2d", "w")
 
     def forward(self, x, w, b):
         x2 = x.reshape(-1, x.shape[-1])
@@ -354,6 +355,7 @@ class Conv2d(Function):
 
     Params: stride (sh, sw), padding (top, bottom, left, right), dilation (dh, dw), groups.
     """
+    saved_names = ("col", "w_rows")
 
     def forward(self, x, w, b):
         xp = get_array_module(x)

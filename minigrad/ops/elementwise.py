@@ -7,6 +7,7 @@ from .broadcast import sum_to
 
 class Add(Function):
     """y = a + b"""
+    saved_names = ()
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
@@ -19,6 +20,7 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b"""
+    saved_names = ()
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
@@ -32,6 +34,7 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a * b"""
+    saved_names = ("a", "b")
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
@@ -47,6 +50,7 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b"""
+    saved_names = ("a", "b")
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
@@ -62,6 +66,7 @@ class Div(Function):
 
 class Neg(Function):
     """y = -x"""
+    saved_names = ()
 
     def forward(self, x):
         return -x
@@ -73,6 +78,7 @@ class Neg(Function):
 
 class PowScalar(Function):
     """y = x ** p  (p a Python number)"""
+    saved_names = ("x",)
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -86,6 +92,7 @@ class PowScalar(Function):
 
 class RPowScalar(Function):
     """y = c ** x  (c a Python number)"""
+    saved_names = ("y",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -102,6 +109,7 @@ class RPowScalar(Function):
 
 class Pow(Function):
     """y = a ** b  (both tensors)"""
+    saved_names = ("a", "b", "y")
 
     def forward(self, a, b):
         y = a**b
@@ -122,6 +130,7 @@ class Pow(Function):
 
 class Exp(Function):
     """y = exp(x)"""
+    saved_names = ("y",)
 
     def forward(self, x):
         y = get_array_module(x).exp(x)
@@ -136,6 +145,7 @@ class Exp(Function):
 
 class Log(Function):
     """y = log(x)"""
+    saved_names = ("x",)
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -149,6 +159,7 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x)"""
+    saved_names = ("y",)
 
     def forward(self, x):
         y = get_array_module(x).sqrt(x)
@@ -163,6 +174,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     """y = |x|"""
+    saved_names = ("x",)
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -176,6 +188,7 @@ class Abs(Function):
 
 class Sin(Function):
     """y = sin(x)"""
+    saved_names = ("x",)
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -189,6 +202,7 @@ class Sin(Function):
 
 class Cos(Function):
     """y = cos(x)"""
+    saved_names = ("x",)
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -202,6 +216,7 @@ class Cos(Function):
 
 class Tanh(Function):
     """y = tanh(x)"""
+    saved_names = ("y",)
 
     def forward(self, x):
         y = get_array_module(x).tanh(x)
@@ -216,6 +231,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     """y = 1 / (1 + exp(-x))"""
+    saved_names = ("y",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -233,6 +249,7 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     """y = max(x, 0)"""
+    saved_names = ("y",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -249,6 +266,7 @@ class ReLU(Function):
 
 class Clamp(Function):
     """y = min(max(x, lo), hi)"""
+    saved_names = ("x",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -268,6 +286,7 @@ class Clamp(Function):
 
 class Maximum(Function):
     """y = max(a, b)  (elementwise)"""
+    saved_names = ("a", "b")
 
     def forward(self, a, b):
         xp = get_array_module(a, b)
@@ -285,6 +304,7 @@ class Maximum(Function):
 
 class Minimum(Function):
     """y = min(a, b)  (elementwise)"""
+    saved_names = ("a", "b")
 
     def forward(self, a, b):
         xp = get_array_module(a, b)
@@ -302,6 +322,7 @@ class Minimum(Function):
 
 class Where(Function):
     """y = a where cond else b"""
+    saved_names = ("cond",)
 
     def forward(self, cond, a, b):
         xp = get_array_module(a, b)
@@ -321,6 +342,7 @@ class Where(Function):
 
 class Cast(Function):
     """y = x.astype(dtype)"""
+    saved_names = ()
 
     def forward(self, x):
         self.src = x.dtype
@@ -333,6 +355,7 @@ class Cast(Function):
 
 class Copy(Function):
     """y = copy(x)"""
+    saved_names = ()
 
     def forward(self, x):
         return x.copy()
@@ -344,6 +367,8 @@ class Copy(Function):
 
 class Overwrite(Function):
     """y = src  (broadcast to x's shape, in x's dtype: x's old value is discarded)"""
+
+    saved_names = ()
 
     def forward(self, x, src):
         self.src_shape, self.src_dtype = src.shape, src.dtype

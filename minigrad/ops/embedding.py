@@ -60,6 +60,7 @@ def sum_rows_by_index(idx, rows, num):
 
 class Embedding(Function):
     """y = W[idx]"""
+    saved_names = ("idx",)
 
     # params: padding_idx (int or None, non-negative)
 

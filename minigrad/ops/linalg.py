@@ -6,6 +6,7 @@ from .broadcast import sum_to
 
 class MatMul(Function):
     """y = a @ b"""
+    saved_names = ("a", "b")
 
     def forward(self, a, b):
         self.save_for_backward(a, b)

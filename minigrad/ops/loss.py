@@ -82,6 +82,7 @@ def _class_weight_grad(weight, t, per_target, per_class=None):
 
 class CrossEntropy(Function):
     """l = (1-eps) w_t (lse(x) - x_t) + eps/C sum_c w_c (lse(x) - x_c)"""
+    saved_names = ("exp_x", "sum_exp", "target", "valid", "w_t", "denom", "nll", "loss", "weight", "x", "max_x", "log_sum_exp")
 
     def forward(self, x, target, weight):
         xp = get_array_module(x)
@@ -146,6 +147,7 @@ class CrossEntropy(Function):
 
 class CrossEntropyProbs(Function):
     """l = -sum_c w_c q_c log softmax(x)_c,  q = (1-eps) target + eps/C"""
+    saved_names = ("log_probs", "q", "q_weighted", "weight")
 
     def forward(self, x, target, weight):
         xp = get_array_module(x)
@@ -185,6 +187,7 @@ class CrossEntropyProbs(Function):
 
 class NLLLoss(Function):
     """l = -w_t x_t"""
+    saved_names = ("target", "valid", "w_t", "x_t", "denom", "loss", "weight")
 
     def forward(self, x, target, weight):
         valid, t, w_t = _targets(x, target, weight, self.ignore_index)
@@ -216,6 +219,7 @@ class NLLLoss(Function):
 
 class MSELoss(Function):
     """l = (a - b)^2"""
+    saved_names = ("diff",)
 
     def forward(self, a, b):
         d = a - b
@@ -235,6 +239,7 @@ class MSELoss(Function):
 
 class L1Loss(Function):
     """l = |a - b|"""
+    saved_names = ("diff",)
 
     def forward(self, a, b):
         d = a - b
@@ -255,6 +260,7 @@ class L1Loss(Function):
 
 class BCEWithLogits(Function):
     """l = w ((1 - t) x + (1 + (pw - 1) t) softplus(-x))"""
+    saved_names = ("x", "target", "weight", "pos_weight", "softplus", "raw_loss")
 
     def forward(self, x, t, w, pw):
         xp = get_array_module(x)

@@ -161,6 +161,7 @@ class BatchNorm(Function):
     momentum is one minus the textbook's. Out of training the running mean and var are the
     statistics, and the op is an affine map.
     """
+    saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias, running_mean, running_var):
         if not self.training:
@@ -331,6 +332,7 @@ def _group_backward(fn, gy):
 
 class GroupNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample over C/G channels x spatial)"""
+    saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias):
         return _group_forward(self, x, weight, bias, self.num_groups)[0]
@@ -350,6 +352,7 @@ class InstanceNorm(Function):
     with the unbiased instance variance for running_var. Without it the running statistics are
     used as batch norm uses them in eval mode.
     """
+    saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias, running_mean, running_var):
         if not self.use_input_stats:
@@ -378,6 +381,7 @@ class InstanceNorm(Function):
 
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b   (statistics over the trailing normalized_shape)"""
+    saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias):
         xp = get_array_module(x)

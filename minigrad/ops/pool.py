@@ -66,6 +66,7 @@ class _Pool2d(Function):
 
 class MaxPool2d(_Pool2d):
     """y[n,c,p,q] = max_{i,j} x_pad[n, c, p*sh + i*dh, q*sw + j*dw]   (padding is -inf)"""
+    saved_names = ("argmax",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -131,6 +132,7 @@ class MaxPool2d(_Pool2d):
 
 class AvgPool2d(_Pool2d):
     """y[n,c,p,q] = sum_{i,j} x_pad[n, c, p*sh + i, q*sw + j] / divisor[p, q]   (padding is 0)"""
+    saved_names = ()
 
     def _divisor(self, xp, dtype):
         """PyTorch's divisor per output: the window clipped to the padded input (count_include_pad)
@@ -196,6 +198,7 @@ def _bin_matrix(n, o, xp, dtype):
 
 class AdaptiveAvgPool2d(Function):
     """y[n,c,p,q] = mean of x[n, c, bin_h(p), bin_w(q)] = (A_h @ x @ A_w^T)[n, c, p, q]"""
+    saved_names = ()
 
     def forward(self, x):
         xp = get_array_module(x)

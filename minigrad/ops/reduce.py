@@ -26,6 +26,7 @@ def _count(shape, axis):
 
 class Sum(Function):
     """y = sum(x, axis)"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -40,6 +41,7 @@ class Sum(Function):
 
 class Mean(Function):
     """y = sum(x, axis) / n"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -54,6 +56,7 @@ class Mean(Function):
 
 class Var(Function):
     """y = sum((x - mean)**2, axis) / (n - correction)"""
+    saved_names = ("centered",)
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -73,6 +76,7 @@ class Var(Function):
 
 class MaxMin(Function):
     """y = max(x, axis)  (or min when ``self.mode == 'min'``)"""
+    saved_names = ("hit", "count")
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -91,6 +95,7 @@ class MaxMin(Function):
 
 class MaxMinAlong(Function):
     """y = x[..., argmax(x, dim), ...]  (max/min along one dim; the gradient goes to that index)"""
+    saved_names = ("idx",)
 
     def forward(self, x):
         xp = get_array_module(x)

@@ -132,6 +132,7 @@ def apply_taps(x, taps, axis):
 
 class Interpolate(Function):
     """y[n,c,i,j] = sum_(s,t) wh_s[i] * ww_t[j] * x[n,c,ih_s[i],iw_t[j]]"""
+    saved_names = ()
 
     def forward(self, x):
         H, W = x.shape[2:]

@@ -183,6 +183,7 @@ def roi_align_taps(rois, spatial_scale, output_size, sampling_ratio, aligned, he
 
 class RoIAlign(Function):
     """y[k,c,i,j] = mean over the samples (sy,sx) of bin (i,j) of box k of bilinear(x[b_k,c], sy, sx)"""
+    saved_names = ("pixel", "weight", "n_taps", "count")
 
     def forward(self, x, rois):
         N, C, H, W = x.shape
@@ -258,6 +259,7 @@ def roi_pool_taps(rois, spatial_scale, output_size, height, width):
 
 class RoIPool(Function):
     """y[k,c,i,j] = max of x[b_k,c] over the pixels of the quantized bin (i,j) of box k (0 if empty)"""
+    saved_names = ("argmax",)
 
     def forward(self, x, rois):
         xp = get_array_module(x)

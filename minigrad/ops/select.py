@@ -43,9 +43,13 @@ class Gather(Function):
 class Sort(Gather):
     """y = x sorted along dim  (y = gather(x, dim, indices), indices = argsort(x, dim))"""
 
+    saved_names = ("index",)
+
 
 class TopK(Gather):
     """y = the k largest (or smallest) of x along dim  (y = gather(x, dim, indices))"""
+
+    saved_names = ("index",)
 
 
 class MaskedFill(Function):
@@ -67,6 +71,8 @@ class MaskedFill(Function):
 
 class Triangle(Function):
     """y = x * M  with M[i, j] = [j - i <= diagonal] (tril) or [j - i >= diagonal] (triu), on the last two axes"""
+
+    saved_names = ()
 
     def forward(self, x):
         xp = get_array_module(x)

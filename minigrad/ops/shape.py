@@ -5,6 +5,7 @@ from ..backend import get_array_module, scatter_add
 
 class Reshape(Function):
     """y = reshape(x, shape)"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -17,6 +18,7 @@ class Reshape(Function):
 
 class Permute(Function):
     """y = transpose(x, dims)"""
+    saved_names = ()
 
     def forward(self, x):
         return x.transpose(self.dims)
@@ -31,6 +33,7 @@ class Permute(Function):
 
 class Expand(Function):
     """y = broadcast_to(x, shape)"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -51,6 +54,7 @@ def _is_basic(index):
 
 class GetItem(Function):
     """y = x[index]"""
+    saved_names = ()
 
     def forward(self, x):
         self.in_shape, self.in_dtype = x.shape, x.dtype
@@ -71,6 +75,7 @@ class GetItem(Function):
 
 class Cat(Function):
     """y = concatenate(xs, axis)"""
+    saved_names = ()
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
@@ -89,6 +94,7 @@ class Cat(Function):
 
 class Stack(Function):
     """y = stack(xs, axis)"""
+    saved_names = ()
 
     def forward(self, *xs):
         return get_array_module(*xs).stack(xs, axis=self.axis)
@@ -102,6 +108,8 @@ class Stack(Function):
 
 class IndexPut(Function):
     """y = x with y[index] = v  (written into x's own array: the op behind ``x[index] = v``)"""
+
+    saved_names = ()
 
     def forward(self, x, v):
         self.v_shape = v.shape
@@ -124,6 +132,8 @@ class IndexPut(Function):
 class Repeat(Function):
     """y = tile(x, repeats)  (``Tensor.repeat``: x's shape is first padded with leading 1s)"""
 
+    saved_names = ()
+
     def forward(self, x):
         self.in_shape = x.shape
         return get_array_module(x).tile(x, self.repeats)
@@ -141,6 +151,8 @@ class Repeat(Function):
 
 class Flip(Function):
     """y = x reversed along dims"""
+
+    saved_names = ()
 
     def forward(self, x):
         return get_array_module(x).flip(x, axis=self.dims)

@@ -12,6 +12,7 @@ def shift_is_needed(m, dtype):
 
 class Softmax(Function):
     """y = exp(x - max(x)) / sum(exp(x - max(x)))"""
+    saved_names = ("y",)
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -39,6 +40,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y = x - max(x) - log(sum(exp(x - max(x))))"""
+    saved_names = ("y",)
 
     def forward(self, x):
         xp = get_array_module(x)

@@ -6,6 +6,7 @@ from .broadcast import sum_to
 
 class CosineSimilarity(Function):
     """y = sum(a b) / (max(|a|, eps) max(|b|, eps))"""
+    saved_names = ("a_unit", "b_unit", "norm_a", "norm_b", "y", "a_unclamped", "b_unclamped")
 
     def forward(self, a, b):
         xp = get_array_module(a, b)
@@ -35,6 +36,7 @@ class CosineSimilarity(Function):
 
 class Normalize(Function):
     """y = x / max(||x||_p, eps)"""
+    saved_names = ("y", "norm", "unclamped")
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -68,6 +70,7 @@ class Normalize(Function):
 
 class Pad(Function):
     """y = x surrounded by `value` (widths[d] = (before, after); negative widths crop)"""
+    saved_names = ()
 
     def forward(self, x):
         xp = get_array_module(x)

@@ -194,3 +194,97 @@ def html_lines(title=None, lines=(), small=9, title_size=None):
 def tooltip(lines):
     """A tooltip string (escString): lines joined by Graphviz's ``\\n``."""
     return "\\n".join(str(line).replace("\\", "\\\\") for line in lines if line is not None)
+
+
+def fmt_bytes(n):
+    """``512 B``, ``3.1 KiB``, ``12.5 MiB``, ``1.2 GiB`` (binary units, as memory is counted)."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            if unit == "B":
+                return f"{int(n)} B"
+            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
+        n /= 1024
+
+
+# --------------------------------------------------------------------------- module contents
+
+
+def layer_text(m):
+    """A layer in a few characters: ``conv3x3``, ``conv1x1/2`` (stride 2), ``linear 512->10``, ``BN``."""
+    cls = type(m).__name__
+    k = getattr(m, "kernel_size", None)
+    if cls.startswith("Conv") and k is not None:
+        k = k if isinstance(k, tuple) else (k,)
+        s = getattr(m, "stride", 1)
+        s = s if isinstance(s, tuple) else (s,)
+        text = "conv" + "x".join(str(v) for v in k)
+        if any(v != 1 for v in s):
+            text += "/" + ("x".join(str(v) for v in s) if len(set(s)) > 1 else str(s[0]))
+        return text
+    if cls == "Linear":
+        return f"linear {m.in_features}->{m.out_features}"
+    if cls.startswith("BatchNorm"):
+        return "BN"
+    return cls
+
+
+def _is_weighted_layer(m):
+    return type(m).__name__ in ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d")
+
+
+def module_contents(m):
+    """Lines naming what a block holds, for its folded box: ``conv3x3/2 -> conv3x3`` (its convs and
+    linears in order) and ``downsample conv1x1/2 + BN`` (a sub-module branch); a stage of repeated
+    blocks reads ``2 x BasicBlock`` first. [] for a layer (it has no sub-modules)."""
+    children = list(m.named_children()) if hasattr(m, "named_children") else []
+    if not children:
+        return []
+    types = {type(c).__name__ for _, c in children}
+    if len(types) == 1 and len(children) > 1 and any(list(c.children()) for _, c in children):
+        first = module_contents(children[0][1])
+        return [f"{len(children)} x {types.pop()}"] + [("first: " if i == 0 and len(first) > 1 else "") + t
+                                                      for i, t in enumerate(first)]
+    if any(list(cc.children()) for _, c in children for cc in c.children()):
+        return []  # a whole network: too deep to say in a line or two
+    lines, main = [], []
+    for name, c in children:
+        if _is_weighted_layer(c):
+            main.append(layer_text(c))
+        elif list(c.children()):
+            inner = [layer_text(cc) for cc in c.children()]
+            lines.append(f"{name} " + " + ".join(inner))
+    if main:
+        lines.insert(0, " -> ".join(main))
+    return lines
+
+
+def _pair_text(v):
+    v = v if isinstance(v, tuple) else (v,)
+    return str(v[0]) if len(set(v)) == 1 else "x".join(str(x) for x in v)
+
+
+def layer_lines(m):
+    """A layer's settings in one short line (``3 -> 64 channels, 7x7/2, pad 3``), or None for a layer
+    this does not know (its ``extra_repr`` is shown then)."""
+    cls = type(m).__name__
+    if cls.startswith("Conv") and hasattr(m, "kernel_size"):
+        k = "x".join(str(v) for v in m.kernel_size)
+        s = _pair_text(m.stride)
+        pad = getattr(m, "padding", 0)
+        pad = "" if pad in (0, (0, 0), "valid") else f", pad {_pair_text(pad) if not isinstance(pad, str) else pad}"
+        groups = f", groups {m.groups}" if getattr(m, "groups", 1) != 1 else ""
+        return [f"{m.in_channels} -> {m.out_channels} ch, {k}" + (f"/{s}" if s != "1" else "") + pad + groups]
+    if cls.startswith("BatchNorm") or cls in ("GroupNorm", "InstanceNorm2d"):
+        n = getattr(m, "num_features", getattr(m, "num_channels", None))
+        return [f"{n} channels"] if n is not None else None
+    if cls in ("MaxPool2d", "AvgPool2d") and hasattr(m, "kernel_size"):
+        k, s = _pair_text(m.kernel_size), _pair_text(m.stride)
+        pad = _pair_text(m.padding)
+        return [f"{k}x{k}/{s}" + (f", pad {pad}" if pad != "0" else "") if "x" not in k else f"{k}/{s}"]
+    if cls == "AdaptiveAvgPool2d":
+        return ["to " + "x".join(str(v) for v in (m.output_size if isinstance(m.output_size, tuple)
+                                                 else (m.output_size,) * 2))]
+    if cls == "Linear":
+        return [f"{m.in_features} -> {m.out_features}" + ("" if getattr(m, "bias", None) is not None else ", no bias")]
+    return None
