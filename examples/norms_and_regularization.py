@@ -123,50 +123,54 @@ def train_penalised(kind, args, data):
 
 def draw_penalties(rows, args, out):
     plt = pyplot()
-    fig = plt.figure(figsize=(15, 8))
-    grid = fig.add_gridspec(len(rows), 3, width_ratios=[1.1, 1.1, 2.2])
-    ax = fig.add_subplot(grid[: len(rows) // 2, 0])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw=dict(width_ratios=[1, 1, 1.4]))
     w = np.linspace(-1, 1, 401)
+    ax = axes[0]
     ax.plot(w, np.abs(w), color="tab:red", label="L1: |w|")
     ax.plot(w, w ** 2, color="tab:blue", label="L2: w^2")
     ax.set_title("penalty of one weight")
     ax.set_xlabel("w")
     ax.set_ylabel("penalty")
     ax.legend(fontsize=8, loc="upper center")
-    ax = fig.add_subplot(grid[len(rows) // 2:, 0])
+    ax = axes[1]
     ax.plot(w, np.sign(w), color="tab:red", label="L1: sign(w), constant")
-    ax.plot(w, 2 * w, color="tab:blue", label="L2: 2w, fades at 0")
+    ax.plot(w, 2 * w, color="tab:blue", label="L2: 2w, fades near 0")
     ax.axhline(0, color="0.7", lw=0.8)
     ax.set_title("its gradient: the pull towards 0")
     ax.set_xlabel("w")
     ax.set_ylabel("d penalty / dw")
     ax.legend(fontsize=8, loc="upper left")
-    ax = fig.add_subplot(grid[:, 1])
+    ax = axes[2]
     bins = np.linspace(-0.6, 0.6, 61)
     for r, color in zip(rows, ("0.4", "tab:blue", "tab:orange", "tab:red")):
         ax.hist(np.clip(r["w"].ravel(), -0.6, 0.6), bins=bins, histtype="step", lw=1.6, color=color,
-                label=f"{r['kind']}: {100 * r['zeros']:.0f}% exactly 0")
+                label=f"{r['kind']}: {100 * r['zeros']:.0f}% exactly 0, {100 * r['acc']:.1f}% test")
     ax.set_yscale("log")
     ax.set_xlabel("weight value (clipped to +-0.6)")
     ax.set_ylabel("number of weights (log)")
-    ax.set_title("the 640 weights of Linear(64, 10)")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.set_title("the 640 weights of Linear(64, 10) after training")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"softmax regression on digits, SGD lr {args.lr:g}, {args.epochs} epochs, "
+                 f"lambda_L1 = {args.l1:g}, lambda_L2 = {args.l2:g}")
+    fig.tight_layout()
+    paths = [save_figure(fig, out, "weight_penalties.png")]
+
     vmax = max(np.abs(r["w"]).max() for r in rows)
-    sub = grid[:, 2].subgridspec(len(rows), 10, wspace=0.05, hspace=0.35)
+    fig, axes = plt.subplots(len(rows), 10, figsize=(13, 1.5 * len(rows) + 1), squeeze=False)
     for i, r in enumerate(rows):
         for d in range(10):
-            ax = fig.add_subplot(sub[i, d])
+            ax = axes[i, d]
             im = ax.imshow(r["w"][d].reshape(8, 8), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"digit {d}", fontsize=8)
+                ax.set_title(f"digit {d}", fontsize=9)
             if d == 0:
-                ax.set_ylabel(f"{r['kind']}\n{100 * r['acc']:.1f}% test", fontsize=8)
-    fig.colorbar(im, ax=fig.axes[-10:], shrink=0.8, label="weight (white = 0)")
-    fig.suptitle(f"softmax regression on digits, SGD lr {args.lr:g}, {args.epochs} epochs; "
-                 f"lambda_L1 = {args.l1:g}, lambda_L2 = {args.l2:g}: weight maps per class (right)")
-    return save_figure(fig, out, "weight_penalties.png")
+                ax.set_ylabel(f"{r['kind']}\n{100 * r['zeros']:.0f}% zeros", fontsize=8)
+    fig.colorbar(im, ax=axes, shrink=0.8, label="weight (white = 0)")
+    fig.suptitle("each class's 64 input weights as an 8x8 image: L1 keeps a few pixels, L2 dims them all")
+    paths.append(save_figure(fig, out, "weight_maps.png"))
+    return paths
 
 
 def main(argv=None):
@@ -188,7 +192,7 @@ def main(argv=None):
     for r in rows:
         print(f"{r['kind']:17s}: test {100 * r['acc']:5.1f}% | exactly 0: {100 * r['zeros']:5.1f}% | "
               f"|w| < {NEAR_ZERO:g}: {100 * r['near']:5.1f}% | ||W||_1 {r['l1']:7.2f} | ||W||_2 {r['l2']:5.2f}")
-    figures.append(draw_penalties(rows, args, args.out))
+    figures += draw_penalties(rows, args, args.out)
     by = {r["kind"]: r for r in rows}
     none, l2r, sub, prox = by["none"], by["L2"], by["L1 (subgradient)"], by["L1 (proximal)"]
     print(f"finding: L2 shrinks every weight (||W||_2 {none['l2']:.2f} -> {l2r['l2']:.2f}) but leaves "

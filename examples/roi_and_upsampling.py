@@ -179,7 +179,7 @@ def _figure(out, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    fig = plt.figure(figsize=(14, 7.5))
+    fig = plt.figure(figsize=(15, 9.5))
     grid = fig.add_gridspec(2, 4)
 
     ax = fig.add_subplot(grid[0, :2])
@@ -224,8 +224,8 @@ def _figure(out, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what)
     ax.set_title("sliding the box right over the map f(h, w) = w + 0.5")
     ax.legend(fontsize=8, loc="upper left")
 
-    panels = [(img, f"input 8x8 ({what})", "grey level"), (near, "nearest x4 (32x32)", "grey level"),
-              (bil, "bilinear x4 (32x32)", "grey level"), (diff, "x1.5 (12x12): nearest - nearest-exact",
+    panels = [(img, f"input 8x8\n({what})", "grey level"), (near, "nearest x4\n(32x32)", "grey level"),
+              (bil, "bilinear x4\n(32x32)", "grey level"), (diff, "x1.5 (12x12):\nnearest - nearest-exact",
                                                           "difference")]
     for i, (im, title, unit) in enumerate(panels):
         ax = fig.add_subplot(grid[1, i])
@@ -237,7 +237,7 @@ def _figure(out, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("x (output px)")
         ax.set_ylabel("y (output px)")
-        fig.colorbar(shown, ax=ax, shrink=0.8, label=unit)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=unit)
     fig.suptitle("part 1: RoI Pool vs RoI Align (top); part 2: nearest vs bilinear upsampling (bottom)")
     fig.tight_layout()
     return save_figure(fig, out, "roi_and_upsampling.png", dpi=90)
