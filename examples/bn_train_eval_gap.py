@@ -1,6 +1,6 @@
 """Study: BatchNorm's train/eval gap, and why LayerNorm/GroupNorm have none.
 
-    python3 examples/bn_train_eval_gap.py                    # figure in runs/studies/
+    python examples/bn_train_eval_gap.py             # figure in runs/studies/bn_train_eval_gap/
 
 In training, BatchNorm normalises with the statistics of the current batch (mu_B, sigma_B); in eval
 mode with running averages of them collected during training (mu_run, sigma_run):
@@ -23,23 +23,15 @@ Part 2 (small non-i.i.d. batches): every batch comes from one "session" with its
 (x * g + o, like images from one camera or one sensor calibration), batch size 16. The same MLP with
 BatchNorm1d, LayerNorm or GroupNorm(8 groups) is trained on such batches and tested on test sessions.
 """
-import argparse
-import os
-import sys
-
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
-from examples.train_resnet18 import load_data  # noqa: E402
+import minigrad
+import nn
+from common import fit, load_digits_flat, parse, pyplot, save_figure, study_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = study_parser(__doc__, "bn_train_eval_gap")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--hidden", type=int, default=128)
@@ -47,14 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--max-log-gain", type=float, default=1.0, help="session gain g = exp(U(-a, a))")
     p.add_argument("--max-offset", type=float, default=2.0, help="session offset o = U(-b, b)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("runs", "studies"))
-    return p.parse_args(argv)
-
-
-def load_digits_flat(seed=0):
-    """The digits split of train_resnet18.py (stratified 80/20, standardised), as (N, 64) rows."""
-    x_tr, y_tr, x_te, y_te, _ = load_data(split_seed=seed)
-    return x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te
+    return parse(p, argv, quick=dict(epochs=1, hidden=16))
 
 
 def build(norm, hidden, seed, in_features=64, classes=10):
@@ -81,27 +66,6 @@ class Sessions:
         g = np.float32(np.exp(self.rng.uniform(-self.a, self.a)))
         o = np.float32(self.rng.uniform(-self.b, self.b))
         return x * g + o
-
-
-def fit(model, x, y, sessions, args, rng):
-    """Adam on shuffled batches, each batch passed through ``sessions``; returns the train-mode
-    accuracy on the training batches of the last epoch."""
-    opt = nn.optim.Adam(model.parameters(), lr=args.lr)
-    bs = args.batch_size
-    for _ in range(args.epochs):
-        model.train()
-        perm = rng.permutation(len(x))
-        correct = seen = 0
-        for i in range(0, len(x) - bs + 1, bs):
-            idx = perm[i:i + bs]
-            logits = model(minigrad.tensor(sessions(x[idx])))
-            loss = F.cross_entropy(logits, minigrad.tensor(y[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            correct += int((logits.argmax(1).numpy() == y[idx]).sum())
-            seen += len(idx)
-    return correct / seen
 
 
 @minigrad.no_grad()
@@ -148,11 +112,8 @@ def part1(model, x_te, y_te, rng):
                 err_iid=float(np.abs(mean_iid - running).mean()), err_one=float(np.abs(mean_one - running).mean()))
 
 
-def plot(p1, rows, args, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot(p1, rows, args):
+    plt = pyplot()
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw=dict(width_ratios=[1, 1.6]))
     lim = [min(p1["running"].min(), p1["mean_one"].min()), max(p1["running"].max(), p1["mean_one"].max())]
@@ -180,13 +141,11 @@ def plot(p1, rows, args, path):
     ax1.set_title(f"batches of {args.batch_size}; 'sessions': each batch has its own gain and offset")
     ax1.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, args.out, "bn_train_eval_gap.png")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
     x_tr, y_tr, x_te, y_te = load_digits_flat(args.seed)
     rows = []
     cases = [("BatchNorm1d", False), ("BatchNorm1d", True), ("LayerNorm", True), ("GroupNorm", True)]
@@ -195,7 +154,9 @@ def main(argv=None):
         rng = np.random.default_rng(args.seed)
         sessions = Sessions(rng, args.max_log_gain, args.max_offset, enabled=non_iid)
         model = build(norm, args.hidden, args.seed)
-        train_acc = fit(model, x_tr, y_tr, sessions, args, rng)
+        opt = nn.optim.Adam(model.parameters(), lr=args.lr)
+        train_acc = fit(model, opt, x_tr, y_tr, batch_size=args.batch_size, epochs=args.epochs, rng=rng,
+                        transform=sessions)["train_acc"]
         test_eval, test_train, gap = test(model, x_te, y_te, sessions, args.batch_size)
         name = f"{norm}\n{'sessions (non-i.i.d.)' if non_iid else 'i.i.d. batches'}"
         rows.append(dict(name=name, train_acc=train_acc, test_eval=test_eval, test_train=test_train, gap=gap))
@@ -215,9 +176,7 @@ def main(argv=None):
           f"{100 * bn['test_train']:.1f}%): a train/eval gap. LayerNorm and GroupNorm give "
           f"{100 * ln['test_eval']:.1f}% and {100 * gn['test_eval']:.1f}%, and identical logits in train and "
           f"eval mode (max difference {max(ln['gap'], gn['gap']):.1e}).")
-    path = os.path.join(args.out, "bn_train_eval_gap.png")
-    plot(p1, rows, args, path)
-    print("wrote", path)
+    path = plot(p1, rows, args)
     return dict(rows=rows, part1={k: v for k, v in p1.items() if np.isscalar(v)}, figure=path)
 
 

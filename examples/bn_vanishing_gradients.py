@@ -1,7 +1,7 @@
 """Study: BatchNorm against vanishing gradients in a deep sigmoid network.
 
-    python3 examples/bn_vanishing_gradients.py               # figure in runs/studies/
-    python3 examples/bn_vanishing_gradients.py --weight-scale 0.58   # ~PyTorch's default Linear init
+    python examples/bn_vanishing_gradients.py        # figure in runs/studies/bn_vanishing_gradients/
+    python examples/bn_vanishing_gradients.py --weight-scale 0.58   # ~PyTorch's default Linear init
 
 The same 20-layer MLP (64 -> 64 x 20 -> 10, sigmoid after every hidden layer) twice, with and
 without ``BatchNorm1d`` between each Linear and its sigmoid, on the same digits data and the same
@@ -12,36 +12,41 @@ Backpropagation multiplies, layer after layer, by ``sigmoid'(z) <= 1/4`` and by 
 
     dL/dz_l = sigmoid'(z_l) * (W_{l+1}^T dL/dz_{l+1})
 
-so the gradient that reaches the first layers shrinks geometrically with depth. Where ``|z|`` is
-large the sigmoid is saturated (``sigmoid'(z) ~ 0``) and the signal dies even faster. BatchNorm
+Two different things shrink the gradient, and the study separates them:
+
+- the bound: ``sigmoid'(z) <= 1/4`` even at its best (z = 0), so each layer multiplies the gradient by
+  at most 1/4 times the gain of ``W^T`` (about ``scale`` for weights N(0, scale^2 / fan_in)). With small
+  weights (PyTorch's default Linear init, scale ~0.58) nothing saturates, yet the gradient shrinks by
+  ~0.58 / 4 per layer;
+- saturation: where ``|z|`` is large, ``sigmoid'(z) ~ 0`` and the signal dies. Large weights (scale 4)
+  cancel the 1/4 (4 x 1/4 = 1) but push pre-activations into the flat tails.
+
+The decomposition replays the backward pass of the plain network in NumPy three times with the same
+weights: with ``sigmoid'`` replaced by 1 (the weights alone), by its maximum 1/4 (the bound, no
+saturation), and with the real ``sigmoid'(z)``. The gap between the first two is the 1/4 bound, the
+gap between the last two is what saturation (and any z away from 0) adds. BatchNorm
 re-centres and re-scales every pre-activation to mean 0, variance 1 over the batch (then gamma,
 beta), which keeps ``z`` in the sigmoid's steep middle, and its backward divides by the batch
 standard deviation, undoing the shrinking scale of the layer below. The study measures:
 
 1. the gradient norm of every hidden layer's weight at initialisation (first layer vs last);
-2. the pre-activation distributions at layers 1, 10 and 20, and the fraction of saturated units
+2. the decomposition above, at the chosen weight scale and at PyTorch's default scale 0.58;
+3. the pre-activation distributions at layers 1, 10 and 20, and the fraction of saturated units
    (``sigmoid'(z) < 0.01``, i.e. ``|z| > 4.6``);
-3. what that does to training: the same SGD run for both networks.
+4. what that does to training: the same SGD run for both networks.
 """
-import argparse
-import os
-import sys
-
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
-from examples.train_resnet18 import load_data  # noqa: E402
+import minigrad
+import minigrad.functional as F
+import nn
+from common import fit, load_digits_flat, parse, pyplot, save_figure, study_parser
 
 SATURATED = 0.01  # sigmoid'(z) below this counts as saturated (|z| > 4.6)
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = study_parser(__doc__, "bn_vanishing_gradients")
     p.add_argument("--depth", type=int, default=20)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--weight-scale", type=float, default=4.0,
@@ -51,14 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("runs", "studies"))
-    return p.parse_args(argv)
-
-
-def load_digits_flat(seed=0):
-    """The digits split of train_resnet18.py (stratified 80/20, standardised), as (N, 64) rows."""
-    x_tr, y_tr, x_te, y_te, _ = load_data(split_seed=seed)
-    return x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te
+    return parse(p, argv, quick=dict(depth=8, width=16, steps=5))
 
 
 def build(depth, width, batch_norm, weight_scale, seed, in_features=64, classes=10):
@@ -97,31 +95,43 @@ def probe(model, x, y):
 
 
 def train(model, x, y, x_te, y_te, steps, batch_size, lr, seed):
-    """Plain minibatch SGD with momentum; returns the loss per step and the test accuracy."""
-    rng = np.random.default_rng(seed)
+    """SGD with momentum; returns the loss per step and the test accuracy."""
     opt = nn.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    losses = []
-    model.train()
-    for _ in range(steps):
-        idx = rng.integers(0, len(x), size=batch_size)
-        loss = F.cross_entropy(model(minigrad.tensor(x[idx])), minigrad.tensor(y[idx]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    hist = fit(model, opt, x, y, batch_size=batch_size, steps=steps, rng=np.random.default_rng(seed))
     model.eval()
     with minigrad.no_grad():
         acc = float((model(minigrad.tensor(x_te)).argmax(1).numpy() == y_te).mean())
-    return np.array(losses), acc
+    return hist["losses"], acc
 
 
-def plot(results, args, path):
-    import matplotlib
+def decompose(depth, width, scale, seed, x, y):
+    """||dL/dz_l|| per hidden layer of the plain net at init, from one NumPy replay of its backward with
+    sigmoid'(z) replaced by 1, by 1/4, or kept: {"weights only", "sigmoid' = 1/4", "real sigmoid'(z)"}."""
+    model = build(depth, width, False, scale, seed)
+    _, pre, _ = probe(model, x, y)
+    weights = [m.weight.detach().numpy().astype(np.float64) for m in model if isinstance(m, nn.Linear)]
+    with minigrad.no_grad():
+        logits = model(minigrad.tensor(x)).numpy().astype(np.float64)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    out = {}
+    for name in ("weights only", "sigmoid' = 1/4", "real sigmoid'(z)"):
+        g = (p / len(y)) @ weights[-1]  # dL/dh of the last hidden layer
+        norms = []
+        for layer in range(depth - 1, -1, -1):
+            s = 1 / (1 + np.exp(-np.clip(pre[layer].astype(np.float64), -60, 60)))
+            deriv = {"weights only": 1.0, "sigmoid' = 1/4": 0.25, "real sigmoid'(z)": s * (1 - s)}[name]
+            g = g * deriv  # dL/dz_layer
+            norms.append(np.linalg.norm(g))
+            g = g @ weights[layer]  # dL/dh of the layer below
+        out[name] = np.array(norms[::-1])
+    return out
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+def plot(results, decomp, args):
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     layers = np.arange(1, args.depth + 1)
     styles = {"plain": dict(color="tab:red"), "batchnorm": dict(color="tab:blue")}
     ax = axes[0, 0]
@@ -130,15 +140,18 @@ def plot(results, args, path):
         ax.semilogy(layers, r["grad_trained"], "x--", label=f"{name}, after training", **styles[name])
     ax.set_xlabel("hidden layer (1 = nearest the input)")
     ax.set_ylabel("||dL/dW||")
-    ax.set_title("weight-gradient norm per layer")
+    ax.set_title(f"weight-gradient norm per layer (scale {args.weight_scale:g})")
     ax.legend(fontsize=8)
     ax = axes[0, 1]
-    for name, r in results.items():
-        ax.plot(layers, 100 * r["saturated"], "o-", label=name, **styles[name])
+    dashes = {"weights only": ":", "sigmoid' = 1/4": "--", "real sigmoid'(z)": "-"}
+    for (scale, d), color in zip(decomp.items(), ("tab:red", "tab:green")):
+        for name, norms in d.items():
+            ax.semilogy(layers, norms / norms[-1], dashes[name], color=color, label=f"scale {scale:g}: {name}")
     ax.set_xlabel("hidden layer")
-    ax.set_ylabel("% units with sigmoid'(z) < 0.01")
-    ax.set_title("saturated pre-activations at init")
-    ax.legend()
+    ax.set_ylabel("||dL/dz_l|| / ||dL/dz_last||")
+    ax.set_title("plain net at init: the 1/4 bound vs saturation\n(dotted -> dashed: the 1/4 bound; "
+                 "dashed -> solid: saturation)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
     ax = axes[0, 2]
     for name, r in results.items():
         ax.semilogy(r["losses"], label=f"{name} (test acc {100 * r['acc']:.1f}%)", **styles[name])
@@ -146,26 +159,32 @@ def plot(results, args, path):
     ax.set_ylabel("training loss")
     ax.set_title("training")
     ax.legend()
-    for ax, layer in zip(axes[1], (1, (args.depth + 1) // 2, args.depth)):
+    ax = axes[1, 0]
+    for name, r in results.items():
+        ax.plot(layers, 100 * r["saturated"], "o-", label=name, **styles[name])
+    ax.set_xlabel("hidden layer")
+    ax.set_ylabel("% units with sigmoid'(z) < 0.01")
+    ax.set_title("saturated pre-activations at init")
+    ax.legend()
+    for ax, layer in zip(axes[1, 1:], (1, args.depth)):
         for name, r in results.items():
             z = r["pre"][layer - 1].ravel()
             ax.hist(np.clip(z, -15, 15), bins=80, range=(-15, 15), alpha=0.55, density=True,
                     label=name, **styles[name])
         ax.axvspan(-15, -4.6, color="grey", alpha=0.15)
-        ax.axvspan(4.6, 15, color="grey", alpha=0.15, label="saturated")
+        ax.axvspan(4.6, 15, color="grey", alpha=0.15, label="saturated (|z| > 4.6)")
         ax.set_title(f"pre-activations z, layer {layer} (at init)")
         ax.set_xlabel("z (input of the sigmoid)")
+        ax.set_ylabel("density")
         ax.legend(fontsize=8)
     fig.suptitle(f"{args.depth}-layer sigmoid MLP on digits, weights N(0, {args.weight_scale:g}^2/fan_in): "
                  "with and without BatchNorm1d")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, args.out, "bn_vanishing_gradients.png")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
     x_tr, y_tr, x_te, y_te = load_digits_flat(args.seed)
     probe_idx = np.random.default_rng(args.seed).choice(len(x_tr), size=min(256, len(x_tr)), replace=False)
     results = {}
@@ -187,14 +206,23 @@ def main(argv=None):
     ratio_bn = bn["grad_init"][0] / bn["grad_init"][-1]
     print(f"finding: without BatchNorm the first layer's gradient is {ratio_plain:.1e} x the last layer's "
           f"(vanishing), with BatchNorm {ratio_bn:.2f} x; saturated units {100 * plain['saturated'].mean():.0f}% "
-          f"vs {100 * bn['saturated'].mean():.0f}%; test accuracy after {args.steps} steps "
+          f"vs {100 * bn['saturated'].mean():.0f}% (mean over layers); test accuracy after {args.steps} steps "
           f"{100 * plain['acc']:.1f}% vs {100 * bn['acc']:.1f}%.")
-    path = os.path.join(args.out, "bn_vanishing_gradients.png")
-    plot(results, args, path)
-    print("wrote", path)
+    decomp, shares = {}, {}
+    for scale in sorted({args.weight_scale, 0.58}):
+        d = decompose(args.depth, args.width, scale, args.seed, x_tr[probe_idx], y_tr[probe_idx])
+        decomp[scale] = d
+        # first-layer / last-layer ratios; the log-gaps between the three curves split the total
+        r = {k: v[0] / v[-1] for k, v in d.items()}
+        bound = r["sigmoid' = 1/4"] / r["weights only"]
+        sat = r["real sigmoid'(z)"] / r["sigmoid' = 1/4"]
+        shares[scale] = dict(weights=r["weights only"], bound=bound, saturation=sat, total=r["real sigmoid'(z)"])
+        print(f"finding: scale {scale:g}: ||dL/dz|| first/last layer {shares[scale]['total']:.1e}"
+              f" = weights {r['weights only']:.1e} x the 1/4 bound {bound:.1e} x saturation {sat:.1e}")
+    path = plot(results, decomp, args)
     return dict(ratio_plain=ratio_plain, ratio_bn=ratio_bn, acc_plain=plain["acc"], acc_bn=bn["acc"],
                 saturated_plain=float(plain["saturated"].mean()), saturated_bn=float(bn["saturated"].mean()),
-                figure=path)
+                decomposition=shares, figure=path)
 
 
 if __name__ == "__main__":

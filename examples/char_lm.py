@@ -4,28 +4,26 @@ blocks (pre-LayerNorm, MLP) and a linear head, trained to predict the next chara
 The text ships with Python: by default The Zen of Python (the ``this`` module, stored ROT13-encoded),
 or with ``--text docs`` the docstrings of a few standard-library modules (a bigger corpus).
 
-    python3 examples/char_lm.py                       # ~1-2 minutes on 2 cores
-    python3 examples/char_lm.py --steps 2000 --out runs/char_lm
+    python examples/char_lm.py                       # ~1-2 minutes on 2 cores
+    python examples/char_lm.py --steps 2000 --out runs/char_lm
 
-Prints samples generated before and after training and saves the loss curve as ``loss.png``.
+Prints samples generated before and after training, saves the loss curve as ``loss.png`` and the
+attention weights of every layer for one sentence as ``attention.png`` (row: the character that
+looks, column: the characters it looks at; each row sums to 1, the future is masked).
 """
-import argparse
 import codecs
 import contextlib
 import importlib
 import io
 import os
-import sys
 import time
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
+import minigrad
+import minigrad.functional as F
+import nn
+from common import parse, progress, pyplot, save_figure, study_parser
 
 DOC_MODULES = ["this", "functools", "itertools", "collections", "textwrap", "json", "argparse", "random"]
 
@@ -59,10 +57,15 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(dim, 4 * dim)
         self.fc2 = nn.Linear(4 * dim, dim)
 
-    def forward(self, x, causal_mask):
+    def forward(self, x, causal_mask, need_weights=False):
+        """x (B, T, dim) -> (B, T, dim); with ``need_weights`` also the attention weights averaged
+        over the heads, (B, T, T)."""
         h = self.ln1(x)
-        x = x + self.attn(h, h, h, attn_mask=causal_mask, need_weights=False, is_causal=True)[0]
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
+        a, weights = self.attn(h, h, h, attn_mask=causal_mask, need_weights=need_weights,
+                               is_causal=not need_weights)
+        x = x + a
+        x = x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
+        return (x, weights) if need_weights else x
 
 
 class CharLM(nn.Module):
@@ -78,15 +81,22 @@ class CharLM(nn.Module):
             self.tok.weight.data *= 0.1
             self.pos.weight.data *= 0.1
 
-    def forward(self, idx):
-        """idx (B, T) int -> logits (B, T, vocab)."""
+    def forward(self, idx, need_weights=False):
+        """idx (B, T) int -> logits (B, T, vocab); with ``need_weights`` also a list with each
+        block's attention weights (B, T, T), averaged over the heads."""
         T = idx.shape[1]
         # bool mask in MultiheadAttention's convention: True = may NOT attend (the future)
         causal = minigrad.tensor(np.triu(np.ones((T, T), dtype=bool), k=1))
         x = self.tok(idx) + self.pos(minigrad.arange(T))
+        maps = []
         for block in self.blocks:
-            x = block(x, causal)
-        return self.head(self.ln(x))
+            if need_weights:
+                x, w = block(x, causal, need_weights=True)
+                maps.append(w)
+            else:
+                x = block(x, causal)
+        logits = self.head(self.ln(x))
+        return (logits, maps) if need_weights else logits
 
 
 @minigrad.no_grad()
@@ -103,11 +113,37 @@ def generate(model, stoi, itos, prompt, length, rng, temperature=0.8):
     return "".join(itos[i] for i in ids)
 
 
-def save_loss_curve(losses, path):
-    import matplotlib
+@minigrad.no_grad()
+def attention_maps(model, stoi, sentence):
+    """Each block's attention weights (T, T), averaged over the heads, for one sentence (eval mode)."""
+    was_training = model.training
+    model.eval()
+    ids = np.array([[stoi[c] for c in sentence if c in stoi][:model.block_size]])
+    _, maps = model(minigrad.tensor(ids), need_weights=True)
+    model.train(was_training)
+    return [m.numpy()[0] for m in maps]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def save_attention(maps, sentence, out):
+    plt = pyplot()
+    labels = [repr(c)[1:-1] if c != " " else "\u2423" for c in sentence[:maps[0].shape[0]]]
+    n = len(labels)
+    fig, axes = plt.subplots(1, len(maps), figsize=(0.26 * n * len(maps) + 2, 0.26 * n + 1.6), squeeze=False)
+    for i, (ax, w) in enumerate(zip(axes[0], maps)):
+        im = ax.imshow(w, cmap="viridis", vmin=0, vmax=max(float(w.max()), 1e-6))
+        ax.set_xticks(range(n), labels, fontsize=7)
+        ax.set_yticks(range(n), labels, fontsize=7)
+        ax.set_xlabel("key: the character looked at")
+        ax.set_ylabel("query: the character looking (predicts the next one)")
+        ax.set_title(f"block {i + 1}, mean over heads", fontsize=10)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight")
+    fig.suptitle(f"attention weights for {sentence!r} (upper triangle: the future, masked)")
+    fig.tight_layout()
+    return save_figure(fig, out, "attention.png")
+
+
+def save_loss_curve(losses, out):
+    plt = pyplot()
 
     steps = np.arange(1, len(losses) + 1)
     fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -121,12 +157,11 @@ def save_loss_curve(losses, path):
     ax.set_title("character LM training loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return save_figure(fig, out, "loss.png", dpi=100)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = study_parser(__doc__, "char_lm")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--block", type=int, default=48, help="context length in characters")
@@ -138,11 +173,9 @@ def main(argv=None):
     ap.add_argument("--text", choices=["zen", "docs"], default="zen")
     ap.add_argument("--sample-chars", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/char_lm", help="directory for loss.png")
-    ap.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-    args = ap.parse_args(argv)
-
-    from tqdm import tqdm
+    ap.add_argument("--no-progress", action="store_true", help="no tqdm progress bar (off anyway when "
+                    "stderr is not a terminal)")
+    args = parse(ap, argv, quick=dict(steps=30, batch=16, dim=32, layers=1, block=32, sample_chars=40))
 
     minigrad.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -165,7 +198,7 @@ def main(argv=None):
     losses = []
     offsets = np.arange(block + 1)
     t0 = time.perf_counter()
-    bar = tqdm(range(args.steps), disable=args.no_progress, desc="train", unit="step")
+    bar = progress(range(args.steps), enabled=not args.no_progress, desc="train", unit="step")
     for _ in bar:
         starts = rng.integers(0, len(data) - block, args.batch)
         window = data[starts[:, None] + offsets]  # (B, block + 1)
@@ -187,11 +220,22 @@ def main(argv=None):
     samples = [generate(model, stoi, itos, p, args.sample_chars, rng) for p in (prompt, "\n")]
     for s in samples:
         print(f"\n-- sample --\n{s}")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "loss.png")
-    save_loss_curve(losses, path)
-    print(f"\nloss curve: {path}")
-    return {"losses": np.array(losses), "samples": samples, "model": model, "loss_png": path}
+    path = save_loss_curve(losses, args.out)
+    sentence = text.splitlines()[0][:block]
+    maps = attention_maps(model, stoi, sentence)
+    attention_png = save_attention(maps, sentence, args.out)
+    # how local is the last block's attention? weight on the query itself and the 3 characters before it
+    last = maps[-1]
+    t = np.arange(len(last))
+    local = np.mean([last[i, max(0, i - 3):i + 1].sum() for i in t[4:]])
+    uniform = np.mean([min(4, i + 1) / (i + 1) for i in t[4:]])
+    uniform_loss = float(np.log(len(chars)))
+    print(f"finding: training takes the loss from {losses[0]:.2f} to {np.mean(losses[-10:]):.2f} nats/char "
+          f"(uniform guess {uniform_loss:.2f}); in the last block a character puts {local:.0%} of its attention "
+          f"on itself and the 3 characters before it (uniform over the past: {uniform:.0%}).")
+    return {"losses": np.array(losses), "samples": samples, "model": model, "loss_png": path,
+            "attention_png": attention_png, "local_attention": float(local), "uniform_local": float(uniform),
+            "uniform_loss": uniform_loss}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
     python examples/mlp_raw_tensors.py [--epochs 30] [--hidden 64] [--seed 0]
 
+The data come from the shared helper (``common.load_digits_flat``: the digits split of the other
+examples); the model, the loss and the training loop are written out here on purpose.
+
 Everything a framework hides is spelled out: parameters are leaf tensors with requires_grad=True,
 the loss is built from Tensor ops, ``loss.backward()`` fills ``.grad``, and the SGD update runs
 under ``no_grad`` on ``.data``. Prints the test accuracy (about 97% after 30 epochs).
@@ -12,18 +15,7 @@ import sys
 import numpy as np
 
 import minigrad as mg
-
-
-def load_digits_split(seed):
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    n_test = len(x) // 5
-    return x[n_test:], y[n_test:], x[:n_test], y[:n_test]
+from common import load_digits_flat
 
 
 def cross_entropy(logits, target):
@@ -33,7 +25,8 @@ def cross_entropy(logits, target):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -42,7 +35,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     mg.manual_seed(args.seed)
-    xtr, ytr, xte, yte = load_digits_split(args.seed)
+    xtr, ytr, xte, yte = load_digits_flat(args.seed)
     w1 = (mg.randn(64, args.hidden) * (2 / 64) ** 0.5).requires_grad_()
     b1 = mg.zeros(args.hidden, requires_grad=True)
     w2 = (mg.randn(args.hidden, 10) * (1 / args.hidden) ** 0.5).requires_grad_()

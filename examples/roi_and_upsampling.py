@@ -15,20 +15,16 @@ takes the input pixel under each output pixel's top-left corner, ``nearest-exact
 centre. Downsampling 30 -> 10, the floor rule moves the content by up to a whole input pixel
 towards the bottom-right; nearest-exact, like bilinear, hardly moves it.
 
-    python3 examples/roi_and_upsampling.py --out runs/roi      # a few seconds; saves roi_and_upsampling.png
+    python examples/roi_and_upsampling.py            # a few seconds; figure in runs/studies/roi_and_upsampling/
 """
-import argparse
 import importlib.util
 import os
-import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad as mg  # noqa: E402
-from minigrad import functional as F  # noqa: E402
+import minigrad as mg
+from common import parse, pyplot, save_figure, study_parser
+from minigrad import functional as F
 
 STRIDE = 16
 BOX = (37.0, 29.0, 141.0, 133.0)  # x1, y1, x2, y2 in image pixels
@@ -106,10 +102,9 @@ def upsample(img, **kw):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/roi", help="folder for the figure")
-    args = parser.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    parser = study_parser(__doc__, "roi_and_upsampling")
+    parser.add_argument("--max-shift", type=int, default=32, help="slide the box by 0..N image pixels")
+    args = parse(parser, argv, quick=dict(max_shift=16))
     findings = {}
 
     # (a) geometry of the quantization
@@ -130,10 +125,10 @@ def main(argv=None):
     findings["pool_bin_edge_error_px"] = float(edge_err.max())
 
     # (b) slide the box by 1 image pixel at a time over the map f = x
-    shifts = np.arange(0, 33)
+    shifts = np.arange(0, args.max_shift + 1)
     resp = translation_test(shifts)
     ideal = (x1 + x2) / 2 / STRIDE + shifts / STRIDE  # the box centre in feature coordinates
-    print("\nSliding the box right by 0..32 image px over the map f(h, w) = w + 0.5 (7x7 output, mean of the bins);")
+    print(f"\nSliding the box right by 0..{args.max_shift} image px over the map f(h, w) = w + 0.5 (7x7 output, mean of the bins);")
     print("ideal: the box centre, rising 1/16 feature px per image px. offset = mean error, jitter = worst error left after it:")
     for name, r in resp.items():
         dev = r - ideal
@@ -168,21 +163,23 @@ def main(argv=None):
     floor_vs_exact = upsample(img, scale_factor=1.5, mode="nearest") - upsample(img, scale_factor=1.5, mode="nearest-exact")
     print(f"  8 -> 12 (x1.5): nearest (floor rule) and nearest-exact disagree on {np.mean(floor_vs_exact != 0):.0%} of the pixels")
 
-    path = os.path.join(args.out, "roi_and_upsampling.png")
-    _figure(path, exact, pooled, shifts, resp, ideal, img, near, bil, floor_vs_exact, what)
-    print(f"\nsaved {path}")
+    path = _figure(args.out, exact, pooled, shifts, resp, ideal, img, near, bil, floor_vs_exact, what)
     findings["figure"] = path
+    pool_j, align_j = findings["RoI Pool jitter"], findings["RoI Align (aligned=True) jitter"]
+    print(f"finding: RoI Pool's rounding moves box and bin edges by up to {findings['pool_bin_edge_error_px']:.2f} "
+          f"feature px ({findings['pool_bin_edge_error_px'] * STRIDE:.0f} image px) and its output jitters by "
+          f"{pool_j:.2f} feature px as the box slides, RoI Align by {align_j:.0e}; nearest's floor rule shifts a "
+          f"30 -> 10 downsampled digit by {findings['com_shift_nearest_10']:.2f} input px, nearest-exact by "
+          f"{findings['com_shift_nearest-exact_10']:.2f}.")
     return findings
 
 
-def _figure(path, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _figure(out, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what):
+    plt = pyplot()
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    fig = plt.figure(figsize=(14, 7.5))
+    fig = plt.figure(figsize=(15, 9.5))
     grid = fig.add_gridspec(2, 4)
 
     ax = fig.add_subplot(grid[0, :2])
@@ -208,7 +205,14 @@ def _figure(path, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what
     ax.set_xlim(0, FEATURE)
     ax.set_ylim(FEATURE, 0)
     ax.set_aspect("equal")
-    ax.set_title("stride-16 feature map: exact RoI + RoI Align samples (blue)\nvs RoI Pool's rounded box and bins (red, dashed)")
+    ax.set_xlabel("x (feature-map pixels; 1 px = 16 image px)")
+    ax.set_ylabel("y (feature-map pixels)")
+    ax.set_title("a box on a stride-16 feature map, cut into 2x2 bins")
+    ax.legend(handles=[Line2D([], [], color="tab:blue", lw=2.5, label="exact box and bins (RoI Align)"),
+                       Line2D([], [], color="tab:blue", marker="o", ls="", label="RoI Align's 2x2 bilinear samples per bin"),
+                       Line2D([], [], color="tab:red", lw=1.5, ls="--", label="RoI Pool's rounded bins (floor / ceil)"),
+                       Line2D([], [], color="0.85", lw=0.8, label="feature-map pixel grid")],
+              fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
     ax = fig.add_subplot(grid[0, 2:])
     ax.plot(shifts, ideal, "k-", lw=3, alpha=0.3, label="box centre (ideal)")
@@ -216,21 +220,27 @@ def _figure(path, exact, pooled, shifts, resp, ideal, img, near, bil, diff, what
     for name, r in resp.items():
         ax.plot(shifts, r, styles[name], ms=3, label=name, drawstyle="steps-post" if name == "RoI Pool" else "default")
     ax.set_xlabel("box shift (image px)")
-    ax.set_ylabel("pooled value = x position (feature px)")
-    ax.set_title("sliding the box over f(h, w) = w + 0.5")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("mean pooled value = x position (feature px)")
+    ax.set_title("sliding the box right over the map f(h, w) = w + 0.5")
+    ax.legend(fontsize=8, loc="upper left")
 
-    panels = [(img, f"input 8x8 ({what})"), (near, "nearest x4"), (bil, "bilinear x4"),
-              (diff, "x1.5: nearest - nearest-exact")]
-    for i, (im, title) in enumerate(panels):
+    panels = [(img, f"input 8x8\n({what})", "grey level"), (near, "nearest x4\n(32x32)", "grey level"),
+              (bil, "bilinear x4\n(32x32)", "grey level"), (diff, "x1.5 (12x12):\nnearest - nearest-exact",
+                                                          "difference")]
+    for i, (im, title, unit) in enumerate(panels):
         ax = fig.add_subplot(grid[1, i])
-        ax.imshow(im, cmap="RdBu" if i == 3 else "gray_r", interpolation="none")
+        if i == 3:
+            lim = max(np.abs(im).max(), 1e-6)
+            shown = ax.imshow(im, cmap="RdBu", vmin=-lim, vmax=lim, interpolation="none")
+        else:
+            shown = ax.imshow(im, cmap="gray_r", vmin=0, vmax=16, interpolation="none")
         ax.set_title(title, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("x (output px)")
+        ax.set_ylabel("y (output px)")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=unit)
+    fig.suptitle("part 1: RoI Pool vs RoI Align (top); part 2: nearest vs bilinear upsampling (bottom)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    return save_figure(fig, out, "roi_and_upsampling.png", dpi=90)
 
 
 if __name__ == "__main__":

@@ -30,17 +30,15 @@ Writes into ``--out`` (default ``runs/resnet18``):
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-import nn  # noqa: E402
+import minigrad
+import minigrad.functional as F
+import nn
+from common import load_digits, progress, pyplot
+from transforms import random_shift
 
 
 def parse_args(argv=None):
@@ -63,50 +61,14 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda (needs CuPy)")
     p.add_argument("--out", default=os.path.join("runs", "resnet18"))
     p.add_argument("--no-graph", action="store_true", help="skip the computation-graph drawing")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar (off anyway when stderr "
+                   "is not a terminal)")
     args = p.parse_args(argv)
     if args.lr is None:
         args.lr = 2e-3 if args.optimizer == "adamw" else 0.05
     if args.weight_decay is None:
         args.weight_decay = 0.05 if args.optimizer == "adamw" else 5e-4
     return args
-
-
-# ---------------------------------------------------------------- data
-
-def load_data(split_seed=0, test_size=0.2):
-    """Digits as float32 (N, 1, 8, 8), standardised with the training set's mean and std."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]  # pixel values 0..16 -> 0..1
-    labels = digits.target.astype(np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(images, labels, test_size=test_size,
-                                              random_state=split_seed, stratify=labels)
-    mean, std = x_tr.mean(), x_tr.std()
-    x_tr = ((x_tr - mean) / std).astype(np.float32)
-    x_te = ((x_te - mean) / std).astype(np.float32)
-    background = np.float32((0.0 - mean) / std)  # the value of a blank pixel after standardising
-    return x_tr, y_tr, x_te, y_te, background
-
-
-def random_shift(x, max_shift, rng, fill):
-    """Shift each image of ``x`` (N, C, H, W) by its own random (dy, dx) in [-max_shift, max_shift].
-
-    Pad by ``max_shift`` with the background value, then crop an H x W window at a random offset:
-    one fancy-indexing gather for the whole batch.
-    """
-    if max_shift <= 0:
-        return x
-    n, c, h, w = x.shape
-    s = max_shift
-    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), constant_values=fill)
-    dy = rng.integers(0, 2 * s + 1, size=n)
-    dx = rng.integers(0, 2 * s + 1, size=n)
-    rows = (dy[:, None] + np.arange(h))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (dx[:, None] + np.arange(w))[:, None, None, :]  # (N, 1, 1, W)
-    return padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
 
 
 # ---------------------------------------------------------------- training
@@ -134,11 +96,9 @@ def make_optimizer(model, args):
 
 def train(args):
     """Train and evaluate; returns the model and the per-epoch history."""
-    from tqdm import tqdm
-
     minigrad.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    x_tr, y_tr, x_te, y_te, background = load_data(args.split_seed, args.test_size)
+    x_tr, y_tr, x_te, y_te, background = load_digits(args.split_seed, args.test_size)
     if args.limit:
         x_tr, y_tr, x_te, y_te = x_tr[:args.limit], y_tr[:args.limit], x_te[:args.limit], y_te[:args.limit]
 
@@ -159,8 +119,8 @@ def train(args):
     for epoch in range(1, args.epochs + 1):
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{args.epochs}", unit="batch", leave=True,
-                   disable=args.no_progress, dynamic_ncols=True)
+        bar = progress(loader, enabled=not args.no_progress, desc=f"epoch {epoch}/{args.epochs}", unit="batch",
+                       leave=True, dynamic_ncols=True)
         for xb, yb in bar:
             xb = minigrad.tensor(random_shift(xb.numpy(), args.shift, rng, background), device=args.device)
             yb = yb.to(args.device)
@@ -193,10 +153,7 @@ def train(args):
 # ---------------------------------------------------------------- outputs
 
 def plot_curves(history, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ep = history["epoch"]

@@ -1,6 +1,6 @@
 """Study: universal approximation, and what depth buys over width.
 
-    python3 examples/universal_approximation.py              # figure in runs/studies/
+    python examples/universal_approximation.py       # figure in runs/studies/universal_approximation/
 
 Part 1 (width): one hidden layer, f(x) = sum_i a_i tanh(w_i x + b_i) + c, fitted to sin(2 pi x) on
 [-1, 1] (two full periods: four monotone pieces). The universal approximation theorem says enough
@@ -21,21 +21,15 @@ pattern along a fine grid), and trains shallow nets of growing width and a deep 
 random initialisation, to show the other side: the deep solution exists but gradient descent from
 a random start rarely finds it.
 """
-import argparse
-import os
-import sys
-
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import minigrad  # noqa: E402
-import nn  # noqa: E402
+import minigrad
+import nn
+from common import parse, pyplot, save_figure, study_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = study_parser(__doc__, "universal_approximation")
     p.add_argument("--tanh-widths", default="1,2,3,4,8")
     p.add_argument("--sin-steps", type=int, default=6000)
     p.add_argument("--restarts", type=int, default=2, help="random initialisations per fit; best kept")
@@ -45,8 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--saw-steps", type=int, default=5000)
     p.add_argument("--points", type=int, default=257)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("runs", "studies"))
-    return p.parse_args(argv)
+    return parse(p, argv, quick=dict(tanh_widths="1,4", sin_steps=30, restarts=1, relu_widths="4", saw_steps=30))
 
 
 def mlp(depth, width, act, in_features=1):
@@ -136,43 +129,47 @@ def deep_sawtooth_net(k):
     return model
 
 
-def plot(sin_fits, x_sin, y_sin, saw, x_saw, y_saw, args, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.5))
-    ax = axes[0]
-    ax.plot(x_sin, y_sin, color="black", lw=3, alpha=0.3, label="sin(2 pi x)")
+def plot(sin_fits, x_sin, y_sin, saw, x_saw, y_saw, args):
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(13, 10))
+    below = dict(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, ncol=2)
+    ax = axes[0, 0]
+    ax.plot(x_sin, y_sin, color="black", lw=4, alpha=0.25, label="target sin(2 pi x)")
     for w, (model, err) in sin_fits.items():
         ax.plot(x_sin, predict(model, x_sin[:, None]), label=f"{w} tanh units (MSE {err:.1e})",
-                lw=2.2 if w == 4 else 1)
-    ax.set_title("one hidden layer of tanh units")
+                lw=2.2 if w == 4 else 1.2)
+    ax.set_title("one hidden layer of tanh units fitted to sin(2 pi x)")
     ax.set_xlabel("x")
-    ax.legend(fontsize=8)
-    ax = axes[1]
+    ax.set_ylabel("f(x)")
+    ax.legend(**below)
+    ax = axes[0, 1]
     ax.semilogy(list(sin_fits), [e for _, e in sin_fits.values()], "o-")
+    ax.set_xticks(list(sin_fits))
     ax.set_xlabel("hidden tanh units")
     ax.set_ylabel("MSE (best of restarts)")
     ax.set_title("width vs error on sin(2 pi x)")
-    ax = axes[2]
-    ax.plot(x_saw, y_saw, color="black", lw=3, alpha=0.3, label=f"sawtooth, {2 ** args.teeth} pieces")
-    for row in saw:
-        ax.plot(x_saw, predict(row["model"], x_saw[:, None]), lw=1.2,
-                label=f"{row['name']}: {row['params']} params, {row['pieces']} pieces, MSE {row['mse']:.1e}")
-    ax.set_title("ReLU nets: depth vs width")
-    ax.set_xlabel("x")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    deep = [r for r in saw if r["name"].startswith("deep")]
+    shallow = [r for r in saw if r["name"].startswith("shallow")]
+    for ax, rows, title in ((axes[1, 0], deep, "deep ReLU nets: hand-set weights vs trained"),
+                            (axes[1, 1], shallow, "one hidden layer of ReLUs, trained")):
+        ax.plot(x_saw, y_saw, color="black", lw=5, alpha=0.2, label=f"target: sawtooth, {2 ** args.teeth} pieces")
+        for row in rows:
+            hand = "hand-set" in row["name"]
+            ax.plot(x_saw, predict(row["model"], x_saw[:, None]), lw=1.6, ls="--" if hand else "-",
+                    color="tab:red" if hand else None, zorder=3 if hand else 2,
+                    label=f"{row['name']}: {row['params']} params, {row['pieces']} pieces, MSE {row['mse']:.1e}")
+        ax.set_title(title)
+        ax.set_xlabel("x")
+        ax.set_ylabel("f(x)")
+        ax.set_ylim(-0.15, 1.3)
+        ax.legend(**dict(below, ncol=1))
+    fig.suptitle("universal approximation: width fits a smooth function; depth builds many linear pieces cheaply")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, args.out, "universal_approximation.png")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-
     # part 1: sin(2 pi x) with few tanh units
     x_sin = np.linspace(-1, 1, args.points, dtype=np.float32)
     y_sin = np.sin(2 * np.pi * x_sin).astype(np.float32)
@@ -214,9 +211,7 @@ def main(argv=None):
           + f"; a deep {k}x{args.deep_width} net trained from random weights ends at MSE {saw[-1]['mse']:.1e} "
           f"with {saw[-1]['pieces']} pieces: depth can represent the sawtooth cheaply, gradient descent "
           "from a random start does not find that solution.")
-    path = os.path.join(args.out, "universal_approximation.png")
-    plot(sin_fits, x_sin, y_sin, saw, x_saw, y_saw, args, path)
-    print("wrote", path)
+    path = plot(sin_fits, x_sin, y_sin, saw, x_saw, y_saw, args)
     return dict(sin_mse={w: e for w, (_, e) in sin_fits.items()},
                 sawtooth=[{k2: v for k2, v in r.items() if k2 != "model"} for r in saw], figure=path)
 

@@ -3,6 +3,8 @@ mask, masks, causal, dropout, errors) and nn.MultiheadAttention (vs the formula 
 parameters), plus a smoke run of examples/char_lm.py."""
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -392,10 +394,11 @@ def test_mha_dropout_in_training_only():
     np.testing.assert_allclose(w_a[kept], 2 * exp_w[kept], rtol=1e-10)  # kept weights scaled by 1 / (1 - p)
 
 
-def test_char_lm_example_runs(tmp_path):
+def test_char_lm_example_runs(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     pytest.importorskip("tqdm")
-    from examples import char_lm
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import char_lm
 
     result = char_lm.main(["--steps", "3", "--batch", "4", "--block", "16", "--dim", "16", "--heads", "2",
                            "--layers", "1", "--sample-chars", "10", "--out", str(tmp_path), "--no-progress"])

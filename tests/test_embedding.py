@@ -1,6 +1,8 @@
 """F.embedding (gather forward, scatter-add backward with repeated indices, padding_idx, max_norm,
 errors), nn.Embedding (init, padding row, from_pretrained) and a smoke run of
 examples/embedding_study.py."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -173,10 +175,11 @@ def test_from_pretrained():
         Embedding.from_pretrained(mg.tensor(np.zeros(3, np.float32)))
 
 
-def test_embedding_study_example_runs(tmp_path):
+def test_embedding_study_example_runs(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     pytest.importorskip("tqdm")
-    from examples import embedding_study
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import embedding_study
 
     result = embedding_study.main(["--steps", "150", "--out", str(tmp_path), "--no-progress"])
     assert (tmp_path / "embedding_similarity.png").exists()

@@ -327,11 +327,12 @@ def test_modules():
 # ------------------------------------------------------------------ the example study
 
 
-def test_example_roi_and_upsampling_runs(tmp_path):
+def test_example_roi_and_upsampling_runs(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     import importlib.util
     import pathlib
 
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parent.parent / "examples"))
     path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "roi_and_upsampling.py"
     spec = importlib.util.spec_from_file_location("roi_and_upsampling", path)
     example = importlib.util.module_from_spec(spec)
