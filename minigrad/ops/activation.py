@@ -1,5 +1,6 @@
 """Activations beyond the elementwise basics (relu, sigmoid, tanh live in ``elementwise``):
-GELU (exact and tanh form), leaky ReLU, and inverted dropout.
+GELU (exact and tanh form), leaky ReLU, inverted dropout, and the two smooth functions the
+differentiable backwards need as ops: the normal CDF (GELU's Phi) and softplus (BCE with logits).
 
 NumPy has no ``erf``, so the exact GELU evaluates it here: a Taylor polynomial around the nearest
 point of a grid (step 1/32 on [0, 6]), whose coefficients follow from ``erf' = 2/sqrt(pi) e^{-x^2}``
@@ -11,6 +12,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import generator, get_array_module
+from . import graph
+from .elementwise import Sigmoid, Where
 
 # ---------------------------------------------------------------------------------- erf
 
@@ -89,6 +92,10 @@ class GELU(Function):
         d *= gy
         return d
 
+    def backward_graph(self, gy):
+        x, _ = self.unpack_saved()  # Phi(x) again as an op (the saved cdf is a constant array)
+        return gy * (NormalCDF.apply(x) + x * _normal_pdf(x))
+
 
 class GELUTanh(Function):
     """y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))"""
@@ -120,6 +127,61 @@ class GELUTanh(Function):
         inner *= gy
         return inner
 
+    def backward_graph(self, gy):
+        x, _ = self.unpack_saved()  # t again from x with ops (the saved t is a constant array)
+        t = (_TANH_K * (x + _TANH_C * x * x * x)).tanh()
+        return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_K * (1 + 3 * _TANH_C * x * x))
+
+
+def _normal_pdf(x):
+    """phi(x) = exp(-x^2 / 2) / sqrt(2 pi) for a Tensor x (differentiable)."""
+    return (x * x * -0.5).exp() * _INV_SQRT_2PI
+
+
+class NormalCDF(Function):
+    """y = Phi(x) = (1 + erf(x / sqrt(2))) / 2"""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        cdf = erf(x * _SQRT1_2)
+        cdf += 1
+        cdf *= 0.5
+        return cdf
+
+    def backward(self, gy):
+        """dx = gy * phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)"""
+        (x,) = self.saved_tensors
+        return gy * (get_array_module(x).exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return gy * _normal_pdf(x)
+
+
+# ---------------------------------------------------------------------------------- softplus
+
+
+class Softplus(Function):
+    """y = log(1 + exp(x))"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        y = xp.log1p(xp.exp(-abs(x)))
+        y += xp.maximum(x, 0)  # log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow
+        return y
+
+    def backward(self, gy):
+        """dx = gy * sigmoid(x)"""
+        (x,) = self.saved_tensors
+        xp = get_array_module(x)
+        e = xp.exp(-abs(x))
+        return gy * xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return gy * Sigmoid.apply(x)
+
 
 # ---------------------------------------------------------------------------------- leaky ReLU
 
@@ -138,6 +200,10 @@ class LeakyReLU(Function):
         (positive,) = self.saved_tensors
         xp = get_array_module(gy)
         return xp.where(positive, gy, gy * self.negative_slope)
+
+    def backward_graph(self, gy):
+        (positive,) = self.saved_tensors
+        return Where.apply(graph.constant(positive), gy, gy * self.negative_slope)
 
 
 # ---------------------------------------------------------------------------------- dropout
@@ -167,3 +233,7 @@ class Dropout(Function):
         """dx = gy * m / (1 - p)"""
         (mask,) = self.saved_tensors
         return gy * mask
+
+    def backward_graph(self, gy):
+        (mask,) = self.saved_tensors
+        return gy * graph.constant(mask)
