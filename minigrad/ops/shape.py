@@ -8,6 +8,7 @@ and Pad's gradients are GetItems, so every order of derivative comes from these 
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
 from . import graph
+from .elementwise import Where
 
 
 class Reshape(Function):
@@ -174,8 +175,6 @@ class IndexPut(Function):
         return gx, gv
 
     def backward_graph(self, gy):
-        from .elementwise import Where
-
         gx = gv = None
         if self.needs_input_grad[0]:
             kept = gy._xp.ones(gy.shape, dtype=bool)
