@@ -1092,3 +1092,6 @@ class _ToDevice(autograd.Function):
     def backward(self, gy):
         """dx = gy moved back"""
         return backend.to_device(gy, self.src)
+
+    def backward_graph(self, gy):
+        return _ToDevice.apply(gy, device=self.src)

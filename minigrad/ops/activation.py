@@ -1,5 +1,6 @@
 """Activations beyond the elementwise basics (relu, sigmoid, tanh live in ``elementwise``):
-GELU (exact and tanh form), leaky ReLU, and inverted dropout.
+GELU (exact and tanh form), leaky ReLU, inverted dropout, and the two smooth functions the
+differentiable backwards need as ops: the normal CDF (GELU's Phi) and softplus (BCE with logits).
 
 NumPy has no ``erf``, so the exact GELU evaluates it here: a Taylor polynomial around the nearest
 point of a grid (step 1/32 on [0, 6]), whose coefficients follow from ``erf' = 2/sqrt(pi) e^{-x^2}``
@@ -11,6 +12,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import generator, get_array_module
+from . import graph
+from .elementwise import Sigmoid, Where
 
 # ---------------------------------------------------------------------------------- erf
 
@@ -90,6 +93,10 @@ class GELU(Function):
         d *= gy
         return d
 
+    def backward_graph(self, gy):
+        x, _ = self.unpack_saved()  # Phi(x) again as an op (the saved cdf is a constant array)
+        return gy * (NormalCDF.apply(x) + x * _normal_pdf(x))
+
 
 class GELUTanh(Function):
     """y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))"""
@@ -122,6 +129,38 @@ class GELUTanh(Function):
         inner *= gy
         return inner
 
+    def backward_graph(self, gy):
+        x, _ = self.unpack_saved()  # t again from x with ops (the saved t is a constant array)
+        t = (_TANH_K * (x + _TANH_C * x * x * x)).tanh()
+        return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_K * (1 + 3 * _TANH_C * x * x))
+
+
+def _normal_pdf(x):
+    """phi(x) = exp(-x^2 / 2) / sqrt(2 pi) for a Tensor x (differentiable)."""
+    return (x * x * -0.5).exp() * _INV_SQRT_2PI
+
+
+class NormalCDF(Function):
+    """y = Phi(x) = (1 + erf(x / sqrt(2))) / 2"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        cdf = erf(x * _SQRT1_2)
+        cdf += 1
+        cdf *= 0.5
+        return cdf
+
+    def backward(self, gy):
+        """dx = gy * phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)"""
+        (x,) = self.saved_tensors
+        return gy * (get_array_module(x).exp(x * x * -0.5) * _INV_SQRT_2PI)
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return gy * _normal_pdf(x)
+
 
 # ---------------------------------------------------------------------------------- leaky ReLU
 
@@ -141,6 +180,10 @@ class LeakyReLU(Function):
         (positive,) = self.saved_tensors
         xp = get_array_module(gy)
         return xp.where(positive, gy, gy * self.negative_slope)
+
+    def backward_graph(self, gy):
+        (positive,) = self.saved_tensors
+        return Where.apply(graph.constant(positive), gy, gy * self.negative_slope)
 
 
 # ---------------------------------------------------------------------------------- dropout
@@ -171,6 +214,11 @@ class Dropout(Function):
         """dx = gy * m / (1 - p)"""
         (mask,) = self.saved_tensors
         return gy * mask
+
+    def backward_graph(self, gy):
+        (mask,) = self.saved_tensors
+        return gy * graph.constant(mask)
+
 
 
 class Dropout2d(Dropout):
@@ -214,6 +262,11 @@ class SiLU(Function):
         s = _sigmoid(get_array_module(x), x)
         return gy * s * (1 + x * (1 - s))
 
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        s = Sigmoid.apply(x)
+        return gy * s * (1 + x * (1 - s))
+
 
 class Softplus(Function):
     """y = log(1 + exp(beta * x)) / beta, or x where beta * x > threshold"""
@@ -235,6 +288,11 @@ class Softplus(Function):
         z = x * self.beta
         return xp.where(z > self.threshold, gy, gy * _sigmoid(xp, z)).astype(gy.dtype, copy=False)
 
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        linear = graph.constant(x.data * self.beta > self.threshold)
+        return Where.apply(linear, gy, gy * Sigmoid.apply(x * self.beta))
+
 
 class ELU(Function):
     """y = x if x > 0 else alpha * (exp(x) - 1)"""
@@ -251,3 +309,8 @@ class ELU(Function):
         (x,) = self.saved_tensors
         xp = get_array_module(x)
         return xp.where(x > 0, gy, gy * self.alpha * xp.exp(xp.minimum(x, 0))).astype(gy.dtype, copy=False)
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        positive = graph.constant(x.data > 0)
+        return Where.apply(positive, gy, gy * self.alpha * Where.apply(positive, x * 0, x).exp())

@@ -1,7 +1,14 @@
 """Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient back to
-each input's shape (``sum_to``). ``gy`` is the gradient of the output, ``y`` the output."""
+each input's shape (``sum_to``). ``gy`` is the gradient of the output, ``y`` the output.
+
+Each op's ``backward_graph`` is its ``backward`` formula again, written with minigrad ops on the
+saved inputs/outputs (``unpack_saved``), so the gradient can be differentiated again: e.g. Tanh's
+``gy * (1 - y * y)`` is a Mul, a Sub and a Mul whose own backwards give the second derivative. Masks
+(ReLU, Clamp, Abs's sign, Where's condition) are constants there: their derivative is zero.
+"""
 from ..autograd import Function
 from ..backend import get_array_module
+from . import graph
 from .broadcast import sum_to
 
 
@@ -17,6 +24,10 @@ class Add(Function):
         """da = gy;  db = gy  (summed over broadcast axes)"""
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
 
+    def backward_graph(self, gy):
+        return (graph.sum_to(gy, self.shapes[0]) if self.needs_input_grad[0] else None,
+                graph.sum_to(gy, self.shapes[1]) if self.needs_input_grad[1] else None)
+
 
 class Sub(Function):
     """y = a - b"""
@@ -30,6 +41,10 @@ class Sub(Function):
         """da = gy;  db = -gy"""
         gb = -sum_to(gy, self.shapes[1]) if self.needs_input_grad[1] else None
         return sum_to(gy, self.shapes[0]), gb
+
+    def backward_graph(self, gy):
+        return (graph.sum_to(gy, self.shapes[0]) if self.needs_input_grad[0] else None,
+                -graph.sum_to(gy, self.shapes[1]) if self.needs_input_grad[1] else None)
 
 
 class Mul(Function):
@@ -45,6 +60,12 @@ class Mul(Function):
         a, b = self.saved_tensors
         ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+    def backward_graph(self, gy):
+        a, b = self.unpack_saved()
+        ga = graph.sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = graph.sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -63,6 +84,12 @@ class Div(Function):
         gb = sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def backward_graph(self, gy):
+        a, b = self.unpack_saved()
+        ga = graph.sum_to(gy / b, a.shape) if self.needs_input_grad[0] else None
+        gb = graph.sum_to(-gy * a / (b * b), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
 
 class Neg(Function):
     """y = -x"""
@@ -73,6 +100,9 @@ class Neg(Function):
 
     def backward(self, gy):
         """dx = -gy"""
+        return -gy
+
+    def backward_graph(self, gy):
         return -gy
 
 
@@ -87,6 +117,14 @@ class PowScalar(Function):
     def backward(self, gy):
         """dx = gy * p * x**(p-1)"""
         (x,) = self.saved_tensors
+        return gy * (self.p * x ** (self.p - 1))
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        if self.p == 0:  # d/dx x**0 = 0 everywhere (x**-1 would put NaN at x = 0)
+            return gy * 0
+        if self.p == 1:
+            return gy
         return gy * (self.p * x ** (self.p - 1))
 
 
@@ -105,6 +143,10 @@ class RPowScalar(Function):
         (y,) = self.saved_tensors
         xp = get_array_module(y)
         return gy * y * xp.log(xp.asarray(self.c, dtype=y.dtype))
+
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
+        return gy * y * float(get_array_module(y.data).log(self.c))
 
 
 class Pow(Function):
@@ -127,6 +169,16 @@ class Pow(Function):
             gb = sum_to(gy * y * loga, b.shape)
         return ga, gb
 
+    def backward_graph(self, gy):
+        a, b, y = self.unpack_saved()
+        ga = graph.sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            one = graph.constant(a._xp.ones((), dtype=a.dtype))
+            loga = Where.apply(graph.constant(a.data > 0), a, one).log()
+            gb = graph.sum_to(gy * y * loga, b.shape)
+        return ga, gb
+
 
 class Exp(Function):
     """y = exp(x)"""
@@ -142,6 +194,10 @@ class Exp(Function):
         (y,) = self.saved_tensors
         return gy * y
 
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
+        return gy * y
+
 
 class Log(Function):
     """y = log(x)"""
@@ -154,6 +210,10 @@ class Log(Function):
     def backward(self, gy):
         """dx = gy / x"""
         (x,) = self.saved_tensors
+        return gy / x
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
         return gy / x
 
 
@@ -171,6 +231,10 @@ class Sqrt(Function):
         (y,) = self.saved_tensors
         return gy / (2 * y)
 
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
+        return gy / (2 * y)
+
 
 class Abs(Function):
     """y = |x|"""
@@ -184,6 +248,10 @@ class Abs(Function):
         """dx = gy * sign(x)  (0 at x = 0, as PyTorch)"""
         (x,) = self.saved_tensors
         return gy * get_array_module(x).sign(x)
+
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return gy * graph.constant(x._xp.sign(x.data))
 
 
 class Sin(Function):
@@ -199,6 +267,10 @@ class Sin(Function):
         (x,) = self.saved_tensors
         return gy * get_array_module(x).cos(x)
 
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return gy * Cos.apply(x)
+
 
 class Cos(Function):
     """y = cos(x)"""
@@ -213,6 +285,10 @@ class Cos(Function):
         (x,) = self.saved_tensors
         return -gy * get_array_module(x).sin(x)
 
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        return -gy * Sin.apply(x)
+
 
 class Tanh(Function):
     """y = tanh(x)"""
@@ -226,6 +302,10 @@ class Tanh(Function):
     def backward(self, gy):
         """dx = gy * (1 - y**2)"""
         (y,) = self.saved_tensors
+        return gy * (1 - y * y)
+
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
         return gy * (1 - y * y)
 
 
@@ -246,6 +326,10 @@ class Sigmoid(Function):
         (y,) = self.saved_tensors
         return gy * y * (1 - y)
 
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
+        return gy * y * (1 - y)
+
 
 class ReLU(Function):
     """y = max(x, 0)"""
@@ -262,6 +346,10 @@ class ReLU(Function):
         (y,) = self.saved_tensors
         xp = get_array_module(y)
         return xp.where(y > 0, gy, xp.zeros((), dtype=gy.dtype))
+
+    def backward_graph(self, gy):
+        (y,) = self.unpack_saved()
+        return Where.apply(graph.constant(y.data > 0), gy, _zero(gy))
 
 
 class Clamp(Function):
@@ -283,6 +371,15 @@ class Clamp(Function):
             inside = inside & (x <= self.hi)
         return gy * inside
 
+    def backward_graph(self, gy):
+        (x,) = self.unpack_saved()
+        inside = True
+        if self.lo is not None:
+            inside = inside & (x.data >= self.lo)
+        if self.hi is not None:
+            inside = inside & (x.data <= self.hi)
+        return gy * graph.constant(x._xp.asarray(inside, dtype=gy.dtype))
+
 
 class Maximum(Function):
     """y = max(a, b)  (elementwise)"""
@@ -301,6 +398,10 @@ class Maximum(Function):
         gb = sum_to(gy * (1 - share).astype(gy.dtype), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def backward_graph(self, gy):
+        a, b = self.unpack_saved()
+        return _share_grads(self, gy, a, b, (a.data > b.data) + 0.5 * (a.data == b.data))
+
 
 class Minimum(Function):
     """y = min(a, b)  (elementwise)"""
@@ -318,6 +419,10 @@ class Minimum(Function):
         ga = sum_to(gy * share.astype(gy.dtype), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * (1 - share).astype(gy.dtype), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+    def backward_graph(self, gy):
+        a, b = self.unpack_saved()
+        return _share_grads(self, gy, a, b, (a.data < b.data) + 0.5 * (a.data == b.data))
 
 
 class Where(Function):
@@ -339,6 +444,13 @@ class Where(Function):
         gb = sum_to(xp.where(cond, zero, gy), self.shapes[1]) if self.needs_input_grad[2] else None
         return None, ga, gb
 
+    def backward_graph(self, gy):
+        (cond,) = self.unpack_saved()
+        zero = _zero(gy)
+        ga = graph.sum_to(Where.apply(cond, gy, zero), self.shapes[0]) if self.needs_input_grad[1] else None
+        gb = graph.sum_to(Where.apply(cond, zero, gy), self.shapes[1]) if self.needs_input_grad[2] else None
+        return None, ga, gb
+
 
 class Cast(Function):
     """y = x.astype(dtype)"""
@@ -352,6 +464,9 @@ class Cast(Function):
         """dx = gy.astype(x.dtype)"""
         return gy.astype(self.src)
 
+    def backward_graph(self, gy):
+        return Cast.apply(gy, dtype=self.src)
+
 
 class Copy(Function):
     """y = copy(x)"""
@@ -362,6 +477,9 @@ class Copy(Function):
 
     def backward(self, gy):
         """dx = gy"""
+        return gy
+
+    def backward_graph(self, gy):
         return gy
 
 
@@ -380,6 +498,25 @@ class Overwrite(Function):
         gx = xp.zeros_like(gy) if self.needs_input_grad[0] else None
         gsrc = sum_to(gy, self.src_shape).astype(self.src_dtype, copy=False) if self.needs_input_grad[1] else None
         return gx, gsrc
+
+    def backward_graph(self, gy):
+        gx = graph.constant(gy._xp.zeros_like(gy.data)) if self.needs_input_grad[0] else None
+        gsrc = graph.sum_to(gy, self.src_shape).astype(self.src_dtype) if self.needs_input_grad[1] else None
+        return gx, gsrc
+
+
+def _zero(g):
+    """A 0-d zero in ``g``'s dtype, outside the graph (the other branch of a masked gradient)."""
+    return graph.constant(g._xp.zeros((), dtype=g.dtype))
+
+
+def _share_grads(fn, gy, a, b, share):
+    """Maximum/Minimum's gradients as Tensors: ``share`` (an array) of gy goes to a, the rest to b."""
+    share = graph.constant(share.astype(gy.dtype))
+    ga = graph.sum_to(gy * share, a.shape) if fn.needs_input_grad[0] else None
+    gb = graph.sum_to(gy * (1 - share), b.shape) if fn.needs_input_grad[1] else None
+    return ga, gb
+
 
 
 class Log1p(Function):

@@ -1,7 +1,9 @@
 """Matrix product with NumPy's ``matmul`` semantics (1-D operands, batch broadcasting)."""
 from ..autograd import Function
 from ..backend import get_array_module
+from . import graph
 from .broadcast import sum_to
+from .shape import Permute, Reshape
 
 
 class MatMul(Function):
@@ -30,6 +32,34 @@ class MatMul(Function):
         if self.needs_input_grad[1]:
             gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
+
+    def backward_graph(self, gy):
+        """the same formula with MatMul itself: matmul's gradients are matmuls (an adjoint pair with
+        itself), so every higher derivative is one too"""
+        a, b = self.unpack_saved()
+        a2 = Reshape.apply(a, shape=(1,) + a.shape) if a.ndim == 1 else a
+        b2 = Reshape.apply(b, shape=b.shape + (1,)) if b.ndim == 1 else b
+        g_shape = list(gy.shape)
+        if b.ndim == 1:
+            g_shape.append(1)
+        if a.ndim == 1:
+            g_shape.insert(len(g_shape) - 1, 1)
+        g = Reshape.apply(gy, shape=tuple(g_shape)) if tuple(g_shape) != gy.shape else gy
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = graph.sum_to(MatMul.apply(g, _swap_last(b2)), a2.shape)
+            ga = Reshape.apply(ga, shape=a.shape) if a.ndim == 1 else ga
+        if self.needs_input_grad[1]:
+            gb = graph.sum_to(MatMul.apply(_swap_last(a2), g), b2.shape)
+            gb = Reshape.apply(gb, shape=b.shape) if b.ndim == 1 else gb
+        return ga, gb
+
+
+def _swap_last(t):
+    """A Tensor with its last two axes swapped (a Permute, so it stays differentiable)."""
+    dims = tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2)
+    return Permute.apply(t, dims=dims)
+
 
 
 class Einsum(Function):

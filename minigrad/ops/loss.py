@@ -4,13 +4,22 @@ Class-index losses take ``x`` of shape (N, C, d1, ...) (classes on axis 1) and `
 Positions whose target equals ``ignore_index`` contribute nothing; ``w_t`` below is the class weight
 of each position's target (0 at ignored positions). Reductions follow PyTorch: ``'mean'`` divides by
 ``D = sum(w_t)`` for class-index targets, by the number of elements otherwise.
+
+Each loss also has a ``backward_graph``: the same gradient formulas written with minigrad ops on the
+saved inputs (and the loss itself, which the weight gradient of a 'mean' loss reads), so a
+gradient of a loss can be differentiated again (Hessian-vector products, gradient penalties).
 """
 import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from . import graph
+from .activation import Softplus
 from .broadcast import sum_to
-from .softmax import shift_is_needed
+from .elementwise import Sigmoid
+from .reduce import Sum
+from .shape import GetItem, IndexAdd, Reshape
+from .softmax import LogSoftmax, Softmax, shift_is_needed
 
 
 def _class_index(t):
@@ -80,6 +89,25 @@ def _class_weight_grad(weight, t, per_target, per_class=None):
     return gw
 
 
+def _unsqueeze_class(v):
+    """A per-position Tensor (N, d1, ...) -> (N, 1, d1, ...), broadcasting over the classes (0-d: as is)."""
+    return v if v.ndim == 0 else Reshape.apply(v, shape=v.shape[:1] + (1,) + v.shape[1:])
+
+
+def _class_axis_tensor(weight, ndim):
+    """The (C,) weight Tensor as (1, C, 1, ...) (``_on_class_axis`` for Tensors)."""
+    return Reshape.apply(weight, shape=(1, -1) + (1,) * (ndim - 2))
+
+
+def _non_class_axes(ndim):
+    return (0,) + tuple(range(2, ndim))
+
+
+def _scatter_to_classes(per_target, t, n_classes):
+    """(C,) Tensor: sum over the positions whose target is c of ``per_target`` (an IndexAdd)."""
+    return IndexAdd.apply(Reshape.apply(per_target, shape=(-1,)), index=t.reshape(-1), shape=(n_classes,))
+
+
 class CrossEntropy(Function):
     """l = (1-eps) w_t (lse(x) - x_t) + eps/C sum_c w_c (lse(x) - x_c)"""
     saved_names = ("exp_x", "sum_exp", "target", "valid", "w_t", "denom", "nll", "loss", "weight", "x", "max_x", "log_sum_exp")
@@ -109,8 +137,9 @@ class CrossEntropy(Function):
             loss += (eps / n_classes) * valid * (w_sum * r - s_w)
         denom = w_t.sum()
         out = _reduce(loss, self.reduction, denom)
-        # the weight's gradient needs -log softmax(x) = r + m - x: keep x (not a copy) and m, r
-        x_m_r = (x, m, r) if self.needs_input_grad[2] else (None, None, None)
+        # the weight's gradient needs -log softmax(x) = r + m - x: keep x (not a copy) and m, r;
+        # x is kept in any case for backward_graph (it is the input itself: no copy, no time)
+        x_m_r = (x, m, r) if self.needs_input_grad[2] else (x, None, None)
         self.save_for_backward(e, se, t, valid, w_t, denom, nll, out, weight, *x_m_r)
         return out
 
@@ -144,6 +173,39 @@ class CrossEntropy(Function):
             gw = _class_weight_grad(weight, t, per_target, per_class)
         return gx, None, gw
 
+    def backward_graph(self, gy):
+        """the formulas of ``backward`` on Tensors: p = Softmax(x), log p = LogSoftmax(x), w_t = w[t],
+        onehot(t) and the sum over positions of target c are the IndexAdd scatter"""
+        t, valid = self.saved_tensors[2:4]
+        out, weight, x = self.unpack_saved()[7:10]
+        n_classes, eps = x.shape[1], self.label_smoothing
+        index = _class_index(t)
+        valid_ = graph.constant(valid)
+        w_t = valid_ if weight is None else GetItem.apply(weight, index=t) * valid_
+        denom = Sum.apply(w_t, axis=None, keepdims=False)
+        g = gy / denom if self.reduction == "mean" else gy
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            a = w_t
+            if eps:
+                w_sum = n_classes if weight is None else Sum.apply(weight, axis=None, keepdims=False)
+                a = (1 - eps) * w_t + (eps / n_classes) * w_sum * valid_
+            p = Softmax.apply(x, axis=1)
+            gx = p * _unsqueeze_class(g * a) - IndexAdd.apply((1 - eps) * g * w_t, index=index, shape=x.shape)
+            if eps:
+                smooth = _unsqueeze_class((eps / n_classes) * g * valid_)
+                gx = gx - (smooth if weight is None else smooth * _class_axis_tensor(weight, x.ndim))
+        if self.needs_input_grad[2]:
+            logp = LogSoftmax.apply(x, axis=1)
+            per_target = (1 - eps) * g * -GetItem.apply(logp, index=index) * valid_
+            if self.reduction == "mean":
+                per_target = per_target - gy * out / denom * valid_
+            gw = _scatter_to_classes(per_target, t, n_classes)
+            if eps:
+                per_class = _unsqueeze_class((eps / n_classes) * g * valid_) * -logp
+                gw = gw + Sum.apply(per_class, axis=_non_class_axes(x.ndim), keepdims=False)
+        return gx, None, gw
+
 
 class CrossEntropyProbs(Function):
     """l = -sum_c w_c q_c log softmax(x)_c,  q = (1-eps) target + eps/C"""
@@ -159,14 +221,14 @@ class CrossEntropyProbs(Function):
         loss = -(qw * logp).sum(axis=1)
         denom = loss.size
         out = _reduce(loss, self.reduction, denom)
-        self.save_for_backward(logp, q, qw, weight)
+        self.save_for_backward(logp, q, qw, weight, x, target)  # x, target: the inputs, for backward_graph
         self.denom = denom
         return out
 
     def backward(self, gy):
         """dx = g * (softmax(x) sum_c w_c q_c - w q);  dtarget = -g (1-eps) w log softmax(x);
         dw_c = -sum g q_c log softmax(x)_c"""
-        logp, q, qw, weight = self.saved_tensors
+        logp, q, qw, weight, _, _ = self.saved_tensors
         xp = get_array_module(logp)
         g = _per_position(gy, self.reduction, self.denom)
         g = xp.expand_dims(g, 1) if self.reduction == "none" else g
@@ -184,6 +246,25 @@ class CrossEntropyProbs(Function):
             gw = -(g * q * logp).sum(axis=(0,) + tuple(range(2, logp.ndim)))
         return gx, gt, gw
 
+    def backward_graph(self, gy):
+        weight, x, target = self.unpack_saved()[3:6]
+        n_classes, eps = x.shape[1], self.label_smoothing
+        logp = LogSoftmax.apply(x, axis=1)
+        q = target * (1 - eps) + eps / n_classes if eps else target
+        w = None if weight is None else _class_axis_tensor(weight, x.ndim)
+        qw = q if w is None else q * w
+        g = gy / self.denom if self.reduction == "mean" else gy
+        g = _unsqueeze_class(g) if self.reduction == "none" else g
+        gx = gt = gw = None
+        if self.needs_input_grad[0]:
+            gx = g * (logp.exp() * Sum.apply(qw, axis=(1,), keepdims=True) - qw)
+        if self.needs_input_grad[1]:
+            gt = logp * (-(1 - eps) * g)
+            gt = gt if w is None else gt * w
+        if self.needs_input_grad[2]:
+            gw = -Sum.apply(g * q * logp, axis=_non_class_axes(x.ndim), keepdims=False)
+        return gx, gt, gw
+
 
 class NLLLoss(Function):
     """l = -w_t x_t"""
@@ -195,13 +276,13 @@ class NLLLoss(Function):
         loss = -w_t * x_t
         denom = w_t.sum()
         out = _reduce(loss, self.reduction, denom)
-        self.save_for_backward(t, valid, w_t, x_t, denom, out, weight)
+        self.save_for_backward(t, valid, w_t, x_t, denom, out, weight, x)  # x: for backward_graph
         self.x_shape = x.shape
         return out
 
     def backward(self, gy):
         """dx = -g w_t onehot(t);  dw_c = -sum_{t=c} g x_t  [- gy L/D per target c, for 'mean']"""
-        t, valid, w_t, x_t, denom, out, weight = self.saved_tensors
+        t, valid, w_t, x_t, denom, out, weight, _ = self.saved_tensors
         xp = get_array_module(w_t)
         g = _per_position(gy, self.reduction, denom)
         gx = gw = None
@@ -216,6 +297,24 @@ class NLLLoss(Function):
             gw = _class_weight_grad(weight, t, per_target)
         return gx, None, gw
 
+    def backward_graph(self, gy):
+        t, valid = self.saved_tensors[:2]
+        out, weight, x = self.unpack_saved()[5:8]
+        index = _class_index(t)
+        valid_ = graph.constant(valid)
+        w_t = valid_ if weight is None else GetItem.apply(weight, index=t) * valid_
+        denom = Sum.apply(w_t, axis=None, keepdims=False)
+        g = gy / denom if self.reduction == "mean" else gy
+        gx = gw = None
+        if self.needs_input_grad[0]:
+            gx = IndexAdd.apply(-(g * w_t), index=index, shape=x.shape)
+        if self.needs_input_grad[2]:
+            per_target = -g * GetItem.apply(x, index=index) * valid_
+            if self.reduction == "mean":
+                per_target = per_target - gy * out / denom * valid_
+            gw = _scatter_to_classes(per_target, t, x.shape[1])
+        return gx, None, gw
+
 
 class MSELoss(Function):
     """l = (a - b)^2"""
@@ -223,17 +322,25 @@ class MSELoss(Function):
 
     def forward(self, a, b):
         d = a - b
-        self.save_for_backward(d)
-        self.shapes = (a.shape, b.shape)
+        self.save_for_backward(d, a, b)  # a, b: the inputs themselves, for backward_graph
+        self.shapes, self.n = (a.shape, b.shape), d.size
         return _reduce(d * d, self.reduction, d.size)
 
     def backward(self, gy):
         """da = 2 g (a - b);  db = -da"""
-        (d,) = self.saved_tensors
+        d, _, _ = self.saved_tensors
         ga = d * (2 * _per_position(gy, self.reduction, d.size))
         return (
             sum_to(ga, self.shapes[0]) if self.needs_input_grad[0] else None,
             sum_to(-ga, self.shapes[1]) if self.needs_input_grad[1] else None,
+        )
+
+    def backward_graph(self, gy):
+        _, a, b = self.unpack_saved()
+        ga = (a - b) * (2 * (gy / self.n if self.reduction == "mean" else gy))
+        return (
+            graph.sum_to(ga, self.shapes[0]) if self.needs_input_grad[0] else None,
+            graph.sum_to(-ga, self.shapes[1]) if self.needs_input_grad[1] else None,
         )
 
 
@@ -255,6 +362,14 @@ class L1Loss(Function):
         return (
             sum_to(ga, self.shapes[0]) if self.needs_input_grad[0] else None,
             sum_to(-ga, self.shapes[1]) if self.needs_input_grad[1] else None,
+        )
+
+    def backward_graph(self, gy):
+        (d,) = self.saved_tensors
+        ga = graph.constant(get_array_module(d).sign(d)) * (gy / d.size if self.reduction == "mean" else gy)
+        return (
+            graph.sum_to(ga, self.shapes[0]) if self.needs_input_grad[0] else None,
+            graph.sum_to(-ga, self.shapes[1]) if self.needs_input_grad[1] else None,
         )
 
 
@@ -292,4 +407,22 @@ class BCEWithLogits(Function):
             gw = sum_to(g * raw, w.shape)
         if self.needs_input_grad[3]:
             gpw = sum_to(gw_ * t * sp, pw.shape)
+        return gx, gt, gw, gpw
+
+    def backward_graph(self, gy):
+        """the formulas of ``backward`` on Tensors, with softplus(-x) and sigmoid(-x) as ops"""
+        x, t, w, pw = self.unpack_saved()[:4]
+        g = gy / x.data.size if self.reduction == "mean" else gy
+        gw_ = g if w is None else g * w
+        sp = Softplus.apply(-x, beta=1.0, threshold=float("inf"))
+        lw = 1 if pw is None else 1 + (pw - 1) * t
+        gx = gt = gw = gpw = None
+        if self.needs_input_grad[0]:
+            gx = graph.sum_to(gw_ * ((1 - t) - lw * Sigmoid.apply(-x)), x.shape)
+        if self.needs_input_grad[1]:
+            gt = graph.sum_to(gw_ * (-x if pw is None else (pw - 1) * sp - x), t.shape)
+        if self.needs_input_grad[2]:
+            gw = graph.sum_to(g * ((1 - t) * x + lw * sp), w.shape)
+        if self.needs_input_grad[3]:
+            gpw = graph.sum_to(gw_ * t * sp, pw.shape)
         return gx, gt, gw, gpw

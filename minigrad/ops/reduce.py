@@ -1,9 +1,16 @@
 """Reductions. ``axis`` is None (all axes) or a tuple of non-negative ints; ``keepdims`` as NumPy.
-Each backward first restores the reduced axes (size 1) so the gradient broadcasts back."""
+Each backward first restores the reduced axes (size 1) so the gradient broadcasts back.
+
+The differentiable backwards (``backward_graph``) use the adjoint pairs of ``shape``: Sum's gradient
+is an Expand (whose gradient is a SumTo), max/min along a dim scatter with IndexAdd (whose gradient
+is the GetItem that picked the winners).
+"""
 import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from . import graph
+from .shape import Expand, IndexAdd, Reshape
 
 
 def _expand_reduced(g, in_shape, axis, keepdims):
@@ -15,6 +22,21 @@ def _expand_reduced(g, in_shape, axis, keepdims):
     for a in axes:
         shape[a] = 1
     return g.reshape(shape)
+
+
+def _unreduce(gy, in_shape, axis, keepdims):
+    """``_expand_reduced`` for a Tensor gradient (a Reshape, so it stays differentiable)."""
+    shape = list(in_shape)
+    for a in range(len(in_shape)) if axis is None else axis:
+        shape[a] = 1
+    return gy if gy.shape == tuple(shape) else Reshape.apply(gy, shape=tuple(shape))
+
+
+def _along(idx, dim):
+    """The fancy index that picks ``idx`` (keepdims shape) along ``dim`` and every position elsewhere."""
+    xp = get_array_module(idx)
+    grids = xp.ix_(*[xp.arange(n) for n in idx.shape])
+    return tuple(idx if a == dim else grid for a, grid in enumerate(grids))
 
 
 def _count(shape, axis):
@@ -38,6 +60,9 @@ class Sum(Function):
         g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
         return xp.broadcast_to(g, self.in_shape)
 
+    def backward_graph(self, gy):
+        return Expand.apply(_unreduce(gy, self.in_shape, self.axis, self.keepdims), shape=self.in_shape)
+
 
 class Mean(Function):
     """y = sum(x, axis) / n"""
@@ -53,6 +78,10 @@ class Mean(Function):
         g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
         return xp.broadcast_to(g / _count(self.in_shape, self.axis), self.in_shape)
 
+    def backward_graph(self, gy):
+        g = _unreduce(gy, self.in_shape, self.axis, self.keepdims) * (1 / _count(self.in_shape, self.axis))
+        return Expand.apply(g, shape=self.in_shape)
+
 
 class Var(Function):
     """y = sum((x - mean)**2, axis) / (n - correction)"""
@@ -63,15 +92,21 @@ class Var(Function):
         mean = x.mean(axis=self.axis, keepdims=True)
         centered = x - mean
         n = _count(x.shape, self.axis)
-        self.save_for_backward(centered)
+        self.save_for_backward(centered, x)  # x: the input itself, for backward_graph
         return (centered * centered).sum(axis=self.axis, keepdims=self.keepdims) / max(n - self.correction, 0)
 
     def backward(self, gy):
         """dx = gy * 2 * (x - mean) / (n - correction)"""
-        (centered,) = self.saved_tensors
+        centered, _ = self.saved_tensors
         n = _count(self.in_shape, self.axis)
         g = _expand_reduced(gy, self.in_shape, self.axis, self.keepdims)
         return g * centered * (2.0 / max(n - self.correction, 0))
+
+    def backward_graph(self, gy):
+        _, x = self.unpack_saved()
+        n = _count(self.in_shape, self.axis)
+        centered = x - Mean.apply(x, axis=self.axis, keepdims=True)
+        return _unreduce(gy, self.in_shape, self.axis, self.keepdims) * centered * (2.0 / max(n - self.correction, 0))
 
 
 class MaxMin(Function):
@@ -91,6 +126,10 @@ class MaxMin(Function):
         hit, count = self.saved_tensors
         g = _expand_reduced(gy, hit.shape, self.axis, self.keepdims)
         return hit * (g / count).astype(gy.dtype)
+
+    def backward_graph(self, gy):
+        hit, count = self.saved_tensors
+        return _unreduce(gy, hit.shape, self.axis, self.keepdims) * graph.constant((hit / count).astype(gy.dtype))
 
 
 class MaxMinAlong(Function):
@@ -115,6 +154,12 @@ class MaxMinAlong(Function):
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         xp.put_along_axis(gx, idx, g, axis=self.dim)
         return gx
+
+    def backward_graph(self, gy):
+        (idx,) = self.saved_tensors
+        g = gy if self.keepdim else _unreduce(gy, self.in_shape, (self.dim,), False)
+        return IndexAdd.apply(g, index=_along(idx, self.dim), shape=self.in_shape)
+
 
 
 class LogSumExp(Function):

@@ -1,6 +1,14 @@
-"""Shape ops: they move or select elements, so each backward moves the gradient back."""
+"""Shape ops: they move or select elements, so each backward moves the gradient back.
+
+They are linear, so each differentiable backward (``backward_graph``) is another shape op applied to
+the gradient, in adjoint pairs whose backwards call each other: Reshape <-> Reshape, Permute <->
+Permute (inverse), Expand <-> SumTo, GetItem <-> IndexAdd (the scatter-add). Cat, Stack, IndexPut
+and Pad's gradients are GetItems, so every order of derivative comes from these pairs.
+"""
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from . import graph
+from .elementwise import Where
 
 
 class Reshape(Function):
@@ -15,6 +23,9 @@ class Reshape(Function):
         """dx = reshape(gy, x.shape)"""
         return gy.reshape(self.in_shape)
 
+    def backward_graph(self, gy):
+        return Reshape.apply(gy, shape=self.in_shape)
+
 
 class Permute(Function):
     """y = transpose(x, dims)"""
@@ -25,10 +36,16 @@ class Permute(Function):
 
     def backward(self, gy):
         """dx = transpose(gy, inverse(dims))"""
+        return gy.transpose(self._inverse())
+
+    def backward_graph(self, gy):
+        return Permute.apply(gy, dims=self._inverse())
+
+    def _inverse(self):
         inverse = [0] * len(self.dims)
         for i, d in enumerate(self.dims):
             inverse[d] = i
-        return gy.transpose(inverse)
+        return tuple(inverse)
 
 
 class Expand(Function):
@@ -44,6 +61,9 @@ class Expand(Function):
         from .broadcast import sum_to
 
         return sum_to(gy, self.in_shape)
+
+    def backward_graph(self, gy):
+        return graph.sum_to(gy, self.in_shape)
 
 
 def _is_basic(index):
@@ -62,15 +82,39 @@ class GetItem(Function):
 
     def backward(self, gy):
         """dx = zeros like x, with gy added at x[index] (repeated indices accumulate)"""
-        xp = get_array_module(gy)
-        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        items = self.index if isinstance(self.index, tuple) else (self.index,)
-        has_int_array = any(getattr(i, "dtype", None) is not None and i.dtype.kind in "iu" for i in items)
-        if has_int_array:
-            scatter_add(gx, self.index, gy)
-        else:  # basic or boolean indexing selects each element at most once
-            gx[self.index] = gy
-        return gx
+        return _index_add(self.in_shape, self.index, gy)
+
+    def backward_graph(self, gy):
+        return IndexAdd.apply(gy, index=self.index, shape=self.in_shape)
+
+
+def _index_add(shape, index, values):
+    """zeros(shape) with ``values`` added at [index] (repeated integer indices accumulate)."""
+    xp = get_array_module(values)
+    out = xp.zeros(shape, dtype=values.dtype)
+    items = index if isinstance(index, tuple) else (index,)
+    has_int_array = any(getattr(i, "dtype", None) is not None and i.dtype.kind in "iu" for i in items)
+    if has_int_array:
+        scatter_add(out, index, values)
+    else:  # basic or boolean indexing selects each element at most once
+        out[index] = values
+    return out
+
+
+class IndexAdd(Function):
+    """y = zeros(shape) with x added at y[index]  (repeated indices accumulate: the adjoint of GetItem)"""
+
+    saved_names = ()
+
+    def forward(self, x):
+        return _index_add(self.shape, self.index, x)
+
+    def backward(self, gy):
+        """dx = gy[index]"""
+        return gy[self.index]
+
+    def backward_graph(self, gy):
+        return GetItem.apply(gy, index=self.index)
 
 
 class Cat(Function):
@@ -91,6 +135,14 @@ class Cat(Function):
             start += n
         return tuple(grads)
 
+    def backward_graph(self, gy):
+        grads, start = [], 0
+        for n, need in zip(self.sizes, self.needs_input_grad):
+            index = (slice(None),) * self.axis + (slice(start, start + n),)
+            grads.append(GetItem.apply(gy, index=index) if need else None)
+            start += n
+        return tuple(grads)
+
 
 class Stack(Function):
     """y = stack(xs, axis)"""
@@ -104,6 +156,10 @@ class Stack(Function):
         xp = get_array_module(gy)
         parts = xp.moveaxis(gy, self.axis, 0)
         return tuple(parts[i] if need else None for i, need in enumerate(self.needs_input_grad))
+
+    def backward_graph(self, gy):
+        lead = (slice(None),) * self.axis
+        return tuple(GetItem.apply(gy, index=lead + (i,)) if need else None for i, need in enumerate(self.needs_input_grad))
 
 
 class IndexPut(Function):
@@ -127,6 +183,17 @@ class IndexPut(Function):
 
             gv = sum_to(gy[self.index], self.v_shape)
         return gx, gv
+
+    def backward_graph(self, gy):
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            kept = gy._xp.ones(gy.shape, dtype=bool)
+            kept[self.index] = False
+            gx = Where.apply(graph.constant(kept), gy, graph.constant(gy._xp.zeros((), dtype=gy.dtype)))
+        if self.needs_input_grad[1]:
+            gv = graph.sum_to(GetItem.apply(gy, index=self.index), self.v_shape)
+        return gx, gv
+
 
 
 class Repeat(Function):

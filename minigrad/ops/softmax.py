@@ -1,6 +1,7 @@
 """Softmax and log-softmax along one axis, stable for large logits (the max is subtracted first)."""
 from ..autograd import Function
 from ..backend import get_array_module
+from .reduce import Sum
 
 
 def shift_is_needed(m, dtype):
@@ -37,6 +38,15 @@ class Softmax(Function):
         gx *= y
         return gx
 
+    def backward_graph(self, gy):
+        """dx = y * (gy - sum(gy * y)), on Tensors. Differentiated again with incoming gradient gg
+        (for dx), the graph of Muls, Subs and Sums evaluates the compact double backward
+            d gy = y * (gg - sum(gg * y))                         (the softmax backward of gg)
+            d x  = y * (u - sum(u * y)),  u = gg * (gy - sum(gy * y)) - sum(gg * y) * gy
+        (d x is the softmax backward of u, the gradient reaching y; sums along ``dim``, kept)."""
+        (y,) = self.unpack_saved()
+        return y * (gy - Sum.apply(gy * y, axis=(self.axis,), keepdims=True))
+
 
 class LogSoftmax(Function):
     """y = x - max(x) - log(sum(exp(x - max(x))))"""
@@ -60,3 +70,12 @@ class LogSoftmax(Function):
         gx = xp.exp(y)
         gx *= gy.sum(axis=self.axis, keepdims=True)
         return xp.subtract(gy, gx, out=gx)
+
+    def backward_graph(self, gy):
+        """dx = gy - exp(y) * sum(gy), on Tensors. With p = exp(y) = softmax(x), S = sum(gy) and
+        incoming gradient gg (for dx), the double backward this graph evaluates is
+            d gy = gg - sum(gg * p)
+            d x  = -S * p * (gg - sum(gg * p))
+        (sums along ``dim``, kept)."""
+        (y,) = self.unpack_saved()
+        return gy - y.exp() * Sum.apply(gy, axis=(self.axis,), keepdims=True)
