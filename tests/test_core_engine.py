@@ -161,6 +161,7 @@ def test_gradient_dtype_matches_input():
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
 
 
+@pytest.mark.cpu_only  # fakes a second device itself
 def test_mixed_device_error_names_both(monkeypatch):
     a, b = mg.ones(2), mg.ones(2)
     real = mg.backend.device_of
@@ -169,6 +170,7 @@ def test_mixed_device_error_names_both(monkeypatch):
         a + b
 
 
+@pytest.mark.cpu_only  # names devices itself
 def test_device_strings():
     assert mg.ones(2).device == "cpu"
     assert mg.ones(2).to("cpu").device == "cpu"
@@ -179,6 +181,7 @@ def test_device_strings():
             mg.ones(2).to("cuda")
 
 
+@pytest.mark.cpu_only  # moves between the devices itself
 @pytest.mark.skipif(not mg.cuda.is_available(), reason="CUDA (CuPy and an NVIDIA GPU) is not available")
 def test_cuda_roundtrip_and_backward():
     x = mg.randn(3, 4, device="cuda", requires_grad=True)
@@ -243,6 +246,7 @@ def test_autograd_grad_does_not_accumulate():
     assert x.grad is None
 
 
+@pytest.mark.cpu_only  # the text names the device
 def test_repr_like_pytorch():
     x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert repr(x) == "tensor([[1., 2.],\n        [3., 4.]], requires_grad=True)"
