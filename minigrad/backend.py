@@ -2,7 +2,7 @@
 
 This is the only module that knows about CuPy. Every op gets its array module with
 ``xp = get_array_module(array)`` and writes its math once against ``xp``; what differs between
-NumPy and CuPy (scatter-add, strided views, host copies, random numbers) is a function here.
+NumPy and CuPy (scatter-add, host copies, random numbers, the default device) is a function here.
 
 Test runs without a GPU set ``MINIGRAD_SIMULATED_CUDA=1`` (``make test-device``): the ``"cuda"``
 device is then ``minigrad.testing.fake_cupy``, NumPy underneath with CuPy's rules on top (no
@@ -128,31 +128,12 @@ def to_numpy(array):
 
 
 def scatter_add(target, indices, values):
-    """``target[indices] += values`` with repeated indices accumulated (unbuffered), in place.
-    NumPy's ``np.add.at``; ``cupyx.scatter_add`` on the device (index arrays follow ``target``)."""
+    """``target[indices] += values`` with repeated indices accumulated (unbuffered), in place:
+    ``np.add.at`` on the host, ``cupyx.scatter_add`` on the device (CuPy < 12.1 has no ``add.at``)."""
     if _cupy is not None and isinstance(target, _cupy.ndarray):
-        _cupyx.scatter_add(target, _on_device_of(target, indices), _on_device_of(target, values))
+        _cupyx.scatter_add(target, indices, values)
     else:
         np.add.at(target, indices, values)
-
-
-def _on_device_of(like, value):
-    """``value`` (an array, a tuple of index parts, or a scalar) on the device of ``like``."""
-    if isinstance(value, tuple):
-        return tuple(_on_device_of(like, v) for v in value)
-    if isinstance(value, np.ndarray) and value.ndim > 0:
-        return to_device(value, device_of(like))
-    return value
-
-
-def as_strided(array, shape, strides):
-    """A strided view of ``array`` (no copy); ``strides`` in bytes, as NumPy and CuPy take them."""
-    return get_array_module(array).lib.stride_tricks.as_strided(array, shape=shape, strides=strides)
-
-
-def like(array, value, dtype=None):
-    """Host data ``value`` (a NumPy array, list or scalar) as an array on the device of ``array``."""
-    return asarray(value, dtype, device_of(array))
 
 
 # ---------------------------------------------------------------- random numbers

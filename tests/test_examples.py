@@ -22,6 +22,7 @@ def load(name):
     return module
 
 
+@pytest.mark.cpu_only  # host side only
 def test_random_shift_matches_a_loop_reference():
     train = load("train_resnet18")
     rng = np.random.default_rng(0)
@@ -38,6 +39,7 @@ def test_random_shift_matches_a_loop_reference():
     assert train.random_shift(x, 0, rng, fill=0.0) is x
 
 
+@pytest.mark.cpu_only  # host side only
 def test_load_data_split_is_fixed_and_standardised():
     train = load("train_resnet18")
     a = train.load_data(split_seed=0)

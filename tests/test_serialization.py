@@ -32,6 +32,7 @@ def test_round_trip_keeps_values_dtypes_and_order(tmp_path):
     assert mode & stat.S_IRUSR and mode & stat.S_IWUSR
 
 
+@pytest.mark.cpu_only  # host side only
 def test_nested_values_are_flattened_with_dots(tmp_path):
     state = {"state": {0: {"buf": np.ones(2)}, 3: {"step": 4}}, "groups": [{"lr": 0.1, "betas": (0.9, 0.99)}]}
     nn.save(state, tmp_path / "n.npz")
@@ -42,6 +43,7 @@ def test_nested_values_are_flattened_with_dots(tmp_path):
     assert sorted(nested["state"]) == [0, 3] and nested["state"][3]["step"].item() == 4
 
 
+@pytest.mark.cpu_only  # host side only
 def test_unsaveable_values_raise_and_write_nothing(tmp_path):
     with pytest.raises(TypeError, match="nn.save: can't save 'name'"):
         nn.save({"name": "resnet"}, tmp_path / "x.npz")
@@ -52,6 +54,7 @@ def test_unsaveable_values_raise_and_write_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.cpu_only  # host side only
 def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
     nn.save({"w": np.full(1000, 1.0, dtype=np.float32)}, path)
@@ -72,6 +75,7 @@ def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkey
     assert nn.load(path)["w"].tolist() == [2.0, 2.0, 2.0]
 
 
+@pytest.mark.cpu_only  # host side only
 def test_pickled_object_array_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, ok=np.zeros(2), payload=np.array([{"a": 1}, len], dtype=object))
@@ -79,6 +83,7 @@ def test_pickled_object_array_is_refused(tmp_path):
         nn.load(path)
 
 
+@pytest.mark.cpu_only  # host side only
 def test_damaged_and_foreign_files_raise_value_error_naming_the_file(tmp_path):
     path = tmp_path / "cut.npz"
     nn.save({"w": np.arange(10000, dtype=np.float32), "b": np.zeros(3)}, path)
@@ -106,6 +111,7 @@ def test_damaged_and_foreign_files_raise_value_error_naming_the_file(tmp_path):
         nn.load(tmp_path / "missing.npz")
 
 
+@pytest.mark.cpu_only  # host side only
 def test_any_numeric_npz_loads(tmp_path):
     path = tmp_path / "exported.npz"
     np.savez(path, **{"conv1.weight": np.ones((2, 1, 3, 3), dtype=np.float32), "bn1.num_batches_tracked": np.array(5)})
