@@ -271,3 +271,16 @@ def test_conversions_and_inplace():
     y = mg.tensor([1.0], dtype=mg.float64, requires_grad=True)
     assert mg.gradcheck(lambda t: t.clone() * 2, (y,))
     assert mg.gradcheck(lambda t: t.astype(mg.float32).astype(mg.float64), (y,), eps=1e-3, atol=1e-3)
+
+
+def test_assigned_grad_must_match_the_tensor():
+    p = mg.zeros(3, requires_grad=True)
+    p.grad = mg.ones(3)
+    assert p.grad.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match=r"assigned grad has shape \(2,\) but the tensor has shape \(3,\)"):
+        p.grad = mg.ones(2)
+    with pytest.raises(TypeError, match="assigned grad expected to be a Tensor or None but got ndarray"):
+        p.grad = np.ones(3)
+    assert p.grad.tolist() == [1.0, 1.0, 1.0]  # unchanged by the refused assignments
+    p.grad = None
+    assert p.grad is None

@@ -126,3 +126,10 @@ def test_train_example_with_device_cuda_matches_cpu(tmp_path):
     np.testing.assert_allclose(dev["train_loss"], cpu["train_loss"], rtol=1e-4)
     np.testing.assert_allclose(dev["test_loss"], cpu["test_loss"], rtol=1e-4)
     assert runs["cuda"]["graph"] is not None  # the drawing was made from the device graph
+
+
+def test_assigned_grad_on_another_device_is_refused():
+    p = minigrad.zeros(3, device="cuda", requires_grad=True)
+    with pytest.raises(RuntimeError, match="assigned grad is on device cpu but the tensor is on cuda:0"):
+        p.grad = minigrad.ones(3, device="cpu")
+    assert p.grad is None
