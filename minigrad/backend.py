@@ -159,3 +159,88 @@ def uniform(shape, dtype, like):
 def generator():
     """The library's NumPy ``Generator``."""
     return _generator
+
+
+class Generator:
+    """A random number generator of its own, like ``torch.Generator``: ``Generator().manual_seed(0)``.
+
+    Accepted by ``randperm``, ``nn.data.random_split`` and ``DataLoader(generator=...)``; draws on
+    the host (NumPy's PCG64), like the library's global generator."""
+
+    def __init__(self, device="cpu"):
+        self.device = str(device)
+        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self._rng = np.random.default_rng(self._seed)
+
+    def manual_seed(self, seed):
+        """Re-seed; returns the generator (so ``Generator().manual_seed(0)`` chains, as in PyTorch)."""
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def seed(self):
+        """Seed from fresh entropy; returns the seed."""
+        return self.manual_seed(np.random.SeedSequence().entropy % (2**63)).initial_seed()
+
+    def get_state(self):
+        """The generator's state (a dict, for ``set_state``)."""
+        return self._rng.bit_generator.state
+
+    def set_state(self, state):
+        self._rng.bit_generator.state = state
+        return self
+
+
+def numpy_generator(generator=None):
+    """The NumPy ``Generator`` behind a ``minigrad.Generator``, or the library's one for None."""
+    if generator is None:
+        return _generator
+    if isinstance(generator, Generator):
+        return generator._rng
+    raise TypeError(f"expected a minigrad.Generator or None, got {type(generator).__name__}")
+
+
+class device:  # noqa: N801 - mirrors torch.device
+    """A device spec, like ``torch.device``: ``device("cpu")``, ``device("cuda")``, ``device("cuda:1")``,
+    ``device("cuda", 1)``. It stands wherever a device string does (``str(d)`` is that string) and
+    compares equal to it. Making one does not check that the device exists; using it does."""
+
+    def __init__(self, type, index=None):  # noqa: A002 - PyTorch's argument names
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        spec = str(type)
+        if ":" in spec:
+            if index is not None:
+                raise ValueError(f"device: type {spec!r} already holds an index; don't pass index={index}")
+            spec, _, idx = spec.partition(":")
+            try:
+                index = int(idx)
+            except ValueError:
+                raise ValueError(f"invalid device string {str(type)!r}: expected 'cpu', 'cuda' or 'cuda:N'") from None
+        if spec not in ("cpu", "cuda"):
+            raise ValueError(f"invalid device string {str(type)!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+        if index is not None and (int(index) != index or index < 0 or (spec == "cpu" and index != 0)):
+            raise ValueError(f"device: invalid index {index!r} for device type {spec!r}")
+        self.type = spec
+        self.index = None if index is None or spec == "cpu" else int(index)
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other):
+        if isinstance(other, (device, str)):
+            other = str(other)
+            if other == "cuda" or str(self) == "cuda":  # "cuda" means the current device, cuda:0
+                return str(self).partition(":")[0] == other.partition(":")[0] and \
+                    {str(self), other} <= {"cuda", "cuda:0"}
+            return str(self) == other
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(str(self))

@@ -15,6 +15,10 @@ int64 = np.dtype("int64")
 int32 = np.dtype("int32")
 bool = np.dtype("bool")  # noqa: A001 - mirrors torch.bool
 
+# PyTorch's aliases, exported as minigrad.float, minigrad.long, ... (a dict here, so that this
+# module keeps Python's builtins float and int)
+ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32}
+
 default_float = float32
 
 
@@ -33,9 +37,22 @@ def is_floating(dtype):
     return np.issubdtype(dtype, np.floating)
 
 
-def infer_dtype(data):
-    """Dtype for fresh data of Python type: floats -> float32, ints -> int64 (arrays keep theirs)."""
-    arr = np.asarray(data)
+def infer_dtype(data, dtype=None):
+    """Dtype for fresh data of Python type: floats -> float32, ints -> int64 (arrays keep theirs);
+    ``dtype`` when given. ``None``, strings, ragged lists and other non-numbers raise ``TypeError``
+    (as ``torch.tensor`` does) instead of becoming a NumPy object or string array."""
+    if data is None or isinstance(data, (str, bytes)):
+        raise TypeError(f"tensor(): can't make a tensor from {type(data).__name__} {data!r}; expected numbers, "
+                        "(nested) lists of numbers or an array")
+    try:
+        arr = np.asarray(data)
+    except ValueError as e:  # NumPy 2 refuses ragged nesting
+        raise TypeError(f"tensor(): ragged nested sequence (its rows have different lengths): {e}") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        what = "ragged or mixed nested sequence" if arr.dtype == object else f"values of dtype {arr.dtype} (strings)"
+        raise TypeError(f"tensor(): can't make a tensor from {what}; expected numbers or (nested) lists of numbers")
+    if dtype is not None:
+        return dtype
     if arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
         return default_float
     return arr.dtype

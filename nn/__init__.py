@@ -6,4 +6,4 @@ from .module import *  # noqa: F401,F403  Module, Parameter
 from .containers import *  # noqa: F401,F403  Sequential, ModuleList, ModuleDict
 from .layers import *  # noqa: F401,F403
 from .serialization import *  # noqa: F401,F403  save, load
-from . import data, init, models, optim  # noqa: F401,E402
+from . import data, functional, init, models, optim, utils  # noqa: F401,E402

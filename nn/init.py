@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from minigrad import backend, dtypes
+from minigrad import backend, dtypes, no_grad
 from minigrad.tensor import Tensor
 
 __all__ = [
@@ -55,8 +55,8 @@ def _check(tensor, fn):
 
 def _fill(tensor, host_array):
     """Write ``host_array`` into ``tensor``'s array in place (cast to its dtype, on its device)."""
-    tensor.data[...] = backend.to_device(host_array.astype(tensor.dtype, copy=False), tensor.device)
-    return tensor
+    with no_grad():
+        return tensor.copy_(Tensor(backend.to_device(host_array.astype(tensor.dtype, copy=False), tensor.device)))
 
 
 def _draw_dtype(tensor, fn):
@@ -112,8 +112,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
 def constant_(tensor, val):
     """Fill with ``val``."""
     _check(tensor, "constant_")
-    tensor.data[...] = val
-    return tensor
+    with no_grad():
+        return tensor.fill_(val)
 
 
 def ones_(tensor):

@@ -342,10 +342,14 @@ class Module:
         (Parameter objects are kept, their ``.data`` replaced, so optimizers holding them still
         work). A dtype applies to floating point tensors only. Returns self."""
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
         if kwargs:
             raise TypeError(f"Module.to(): unexpected arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, str) and (a == "cpu" or a.startswith("cuda") or not _is_dtype_name(a)):
+            if isinstance(a, bool):  # positional non_blocking
+                continue
+            if isinstance(a, backend.device) or (
+                    isinstance(a, str) and (a == "cpu" or a.startswith("cuda") or not _is_dtype_name(a))):
                 device = a
             else:
                 dtype = a

@@ -114,7 +114,7 @@ def test_defaults_match_the_contract():
     assert {k: v for k, v in SGD(p, lr=0.1).param_groups[0].items() if k != "params"} == dict(
         lr=0.1, momentum=0, dampening=0, weight_decay=0, nesterov=False)
     assert {k: v for k, v in Adam(p).param_groups[0].items() if k != "params"} == dict(
-        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
+        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)
     assert AdamW(p).param_groups[0]["weight_decay"] == 1e-2
 
 
@@ -202,8 +202,8 @@ def test_optimizer_state_round_trip_through_save_and_load(tmp_path, make):
     train(a, opt_a, 3)
     nn.save(a.state_dict(), tmp_path / "model.npz")
     nn.save(opt_a.state_dict(), tmp_path / "opt.npz")
-    flat = nn.load(tmp_path / "opt.npz")
-    assert any(k.startswith("state.0.") for k in flat) and "param_groups.0.lr" in flat
+    flat = nn.load(tmp_path / "opt.npz")  # the nested form comes back as saved
+    assert 0 in flat["state"] and "lr" in flat["param_groups"][0]
 
     b = Quadratic()
     opt_b = make(list(b.parameters()))

@@ -7,7 +7,8 @@ from ..ops import elementwise as ew
 from ..ops import softmax as sm
 from .checks import expect_tensor
 
-__all__ = ["softmax", "log_softmax", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "dropout"]
+__all__ = ["softmax", "log_softmax", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "dropout", "dropout2d",
+           "silu", "softplus", "elu", "one_hot"]
 
 
 def _axis(dim, x, op):
@@ -79,13 +80,76 @@ def tanh(input):  # noqa: A002
     return input.tanh()
 
 
+def _probability(p, op):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p!r}")
+    return float(p)
+
+
 def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest by
     1 / (1 - p); otherwise return ``input`` unchanged. The mask comes from ``minigrad.manual_seed``'s
     generator (CuPy's on a GPU)."""
     x = _float_input(input, "dropout")
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p!r}")
+    p = _probability(p, "dropout")
     if not training or p == 0:
         return x
-    return act.Dropout.apply(x, p=float(p))
+    return act.Dropout.apply(x, p=p)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):  # noqa: A002
+    """Channel dropout for (N, C, H, W) (or (N, C, L)) input: in training, zero each whole channel of
+    each sample with probability ``p`` and scale the rest by 1 / (1 - p) (neighbouring pixels are
+    correlated, so dropping single pixels regularises little)."""
+    x = _float_input(input, "dropout2d")
+    p = _probability(p, "dropout2d")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D or 4-D input (N, C, ...), got shape {x.shape}")
+    if not training or p == 0:
+        return x
+    return act.Dropout2d.apply(x, p=p)
+
+
+def silu(input, inplace=False):  # noqa: A002
+    """x * sigmoid(x) (also called swish)."""
+    return act.SiLU.apply(_float_input(input, "silu"))
+
+
+def softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
+    """log(1 + exp(beta * x)) / beta, a smooth ReLU; linear (= x) where beta * x > threshold."""
+    x = _float_input(input, "softplus")
+    for name, v in (("beta", beta), ("threshold", threshold)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"softplus: {name!r} must be a number, got {v!r}")
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return act.Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+
+
+def elu(input, alpha=1.0, inplace=False):  # noqa: A002
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    x = _float_input(input, "elu")
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"elu: 'alpha' must be a number, got {alpha!r}")
+    return act.ELU.apply(x, alpha=float(alpha))
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 (..., num_classes) with a 1 at each value of the int64 ``tensor`` (``num_classes=-1``:
+    max + 1). Values outside [0, num_classes) raise ``ValueError``. No gradient."""
+    from ..tensor import Tensor
+
+    expect_tensor(tensor, "one_hot", "tensor")
+    if tensor.dtype != dtypes.int64:
+        raise TypeError(f"one_hot: expected an int64 tensor of class indices, got dtype {tensor.dtype}")
+    data = tensor.data
+    if num_classes == -1:
+        if data.size == 0:
+            raise ValueError("one_hot: can not infer the number of classes from an empty tensor; pass num_classes")
+        num_classes = int(data.max()) + 1
+    if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got min {int(data.min())} "
+                         f"and max {int(data.max())}")
+    xp = tensor._xp
+    out = (data[..., None] == xp.arange(num_classes)).astype(dtypes.int64)
+    return Tensor._from_op(out, None, None)

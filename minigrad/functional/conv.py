@@ -24,6 +24,10 @@ def linear(input, weight, bias=None):
         raise ValueError(
             f"{op}: expected 'bias' of shape ({weight.shape[0]},), got {bias.shape} (weight shape {weight.shape})"
         )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:  # as PyTorch: no silent promotion or cast
+            raise TypeError(f"{op}: expected input and {name} to have the same dtype, but got {input.dtype} "
+                            f"and {t.dtype}; cast one with .to(dtype)")
     return _ops.Linear.apply(input, weight, bias)
 
 

@@ -166,3 +166,81 @@ class Dropout(Function):
         """dx = gy * m / (1 - p)"""
         (mask,) = self.saved_tensors
         return gy * mask
+
+
+class Dropout2d(Dropout):
+    """y = x * m / (1 - p),  m ~ Bernoulli(1 - p) per (sample, channel): whole feature maps are zeroed"""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shape = x.shape[:2] + (1,) * (x.ndim - 2)
+        if self.p >= 1:
+            mask = xp.zeros(shape, dtype=x.dtype)
+        else:
+            mask = (_uniform(xp, shape) >= self.p).astype(x.dtype)
+            mask *= 1 / (1 - self.p)
+        self.save_for_backward(mask)
+        return x * mask
+
+
+# ---------------------------------------------------------------------------------- smooth ReLUs
+
+
+def _sigmoid(xp, z):
+    """1 / (1 + exp(-z)) without overflow for large |z|."""
+    e = xp.exp(-abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class SiLU(Function):
+    """y = x * sigmoid(x)"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * _sigmoid(get_array_module(x), x)
+
+    def backward(self, gy):
+        """dx = gy * s * (1 + x * (1 - s)),  s = sigmoid(x)"""
+        (x,) = self.saved_tensors
+        s = _sigmoid(get_array_module(x), x)
+        return gy * s * (1 + x * (1 - s))
+
+
+class Softplus(Function):
+    """y = log(1 + exp(beta * x)) / beta, or x where beta * x > threshold"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        z = x * self.beta
+        # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow
+        soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-abs(z)))) / self.beta
+        return xp.where(z > self.threshold, x, soft).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        """dx = gy * sigmoid(beta * x), or gy where beta * x > threshold"""
+        (x,) = self.saved_tensors
+        xp = get_array_module(x)
+        z = x * self.beta
+        return xp.where(z > self.threshold, gy, gy * _sigmoid(xp, z)).astype(gy.dtype, copy=False)
+
+
+class ELU(Function):
+    """y = x if x > 0 else alpha * (exp(x) - 1)"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        """dx = gy if x > 0 else gy * alpha * exp(x)"""
+        (x,) = self.saved_tensors
+        xp = get_array_module(x)
+        return xp.where(x > 0, gy, gy * self.alpha * xp.exp(xp.minimum(x, 0))).astype(gy.dtype, copy=False)

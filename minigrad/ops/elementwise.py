@@ -340,3 +340,49 @@ class Copy(Function):
     def backward(self, gy):
         """dx = gy"""
         return gy
+
+
+class Overwrite(Function):
+    """y = src  (broadcast to x's shape, in x's dtype: x's old value is discarded)"""
+
+    def forward(self, x, src):
+        self.src_shape, self.src_dtype = src.shape, src.dtype
+        return get_array_module(x).broadcast_to(src, x.shape).astype(x.dtype, copy=True)
+
+    def backward(self, gy):
+        """dx = 0;  dsrc = gy  (summed over broadcast axes)"""
+        xp = get_array_module(gy)
+        gx = xp.zeros_like(gy) if self.needs_input_grad[0] else None
+        gsrc = sum_to(gy, self.src_shape).astype(self.src_dtype, copy=False) if self.needs_input_grad[1] else None
+        return gx, gsrc
+
+
+class Log1p(Function):
+    """y = log(1 + x)  (accurate for tiny x)"""
+
+    saved_names = ("x",)
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        """dx = gy / (1 + x)"""
+        (x,) = self.saved_tensors
+        return gy / (1 + x)
+
+
+class Expm1(Function):
+    """y = exp(x) - 1  (accurate for tiny x)"""
+
+    saved_names = ("y",)
+
+    def forward(self, x):
+        y = get_array_module(x).expm1(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        """dx = gy * (y + 1)"""
+        (y,) = self.saved_tensors
+        return gy * (y + 1)

@@ -29,3 +29,46 @@ class MatMul(Function):
         if self.needs_input_grad[1]:
             gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
+
+
+class Einsum(Function):
+    """y = einsum(equation, *xs)  (``equation`` explicit, ``"ij,jk->ik"``: no ``...``, see ``minigrad.einsum``)"""
+
+    saved_names = ("xs",)
+
+    def forward(self, *xs):
+        self.save_for_backward(*xs)
+        return get_array_module(*xs).einsum(self.equation, *xs)
+
+    def backward(self, gy):
+        """dx_i = einsum("out,others,ones->x_i's letters", gy, *other operands)  (itself an einsum:
+        a letter only x_i has gets a ones vector, a repeated letter (a diagonal) an identity matrix)"""
+        xs = self.saved_tensors
+        xp = get_array_module(gy)
+        ins, out = self.equation.split("->")
+        subs = ins.split(",")
+        grads = []
+        for i, (x, sub) in enumerate(zip(xs, subs)):
+            if not self.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            sizes = dict(zip(sub, x.shape))
+            terms = [out] + [s for j, s in enumerate(subs) if j != i]
+            operands = [gy] + [o for j, o in enumerate(xs) if j != i]
+            seen = set("".join(terms))
+            for letter in dict.fromkeys(sub):  # summed away in the forward by x_i alone: broadcast back
+                if letter not in seen:
+                    terms.append(letter)
+                    operands.append(xp.ones(sizes[letter], dtype=gy.dtype))
+            # a letter repeated inside x_i (a diagonal, "ii"): a fresh letter tied to the first by an identity
+            free = iter(sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") - set(self.equation)))
+            target = ""
+            for letter in sub:
+                if letter in target:
+                    new = next(free)
+                    terms.append(letter + new)
+                    operands.append(xp.eye(sizes[letter], dtype=gy.dtype))
+                    letter = new
+                target += letter
+            grads.append(xp.einsum(",".join(terms) + "->" + target, *operands))
+        return tuple(grads)

@@ -38,11 +38,14 @@ def _reduce(loss, reduction, denom):
 
 
 def _per_position(gy, reduction, denom):
-    """The gradient reaching each position's loss: gy, or gy / denom for 'mean'."""
+    """The gradient reaching each position's loss: gy, or gy / denom for 'mean'. A zero denom (every
+    target ignored: the loss is 0/0 = NaN, as PyTorch) gives zero gradients, as PyTorch does: no
+    position took part, so none gets a gradient, and one optimizer step can't turn weights into NaN."""
     if reduction != "mean":
         return gy
+    xp = get_array_module(gy)
     with _quiet():
-        return gy / denom
+        return xp.where(denom == 0, xp.zeros((), dtype=gy.dtype), gy / denom)
 
 
 def _quiet():

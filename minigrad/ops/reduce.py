@@ -1,5 +1,7 @@
 """Reductions. ``axis`` is None (all axes) or a tuple of non-negative ints; ``keepdims`` as NumPy.
 Each backward first restores the reduced axes (size 1) so the gradient broadcasts back."""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
 
@@ -108,3 +110,72 @@ class MaxMinAlong(Function):
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         xp.put_along_axis(gx, idx, g, axis=self.dim)
         return gx
+
+
+class LogSumExp(Function):
+    """y = m + log(sum(exp(x - m), axis))  with m = max(x, axis)  (no overflow)"""
+
+    saved_names = ("x", "y")
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if x.size == 0:  # an empty sum: log(0) = -inf
+            m = xp.full(tuple(1 if a in self.axis else n for a, n in enumerate(x.shape)), -xp.inf, dtype=x.dtype)
+            y = m.copy()
+        else:
+            m = x.max(axis=self.axis, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype))  # rows of -inf (or inf) stay exact
+            with np.errstate(divide="ignore"):  # a row of -inf: log(0) = -inf is the answer
+                y = m + xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
+        self.save_for_backward(x, y)
+        return y if self.keepdims else xp.squeeze(y, axis=self.axis)
+
+    def backward(self, gy):
+        """dx = gy * exp(x - y)  (the softmax of x along axis)"""
+        x, y = self.saved_tensors
+        g = _expand_reduced(gy, x.shape, self.axis, self.keepdims)
+        return g * get_array_module(x).exp(x - y)
+
+
+class Norm(Function):
+    """y = (sum |x|**p)**(1/p) over axis  (p = inf: max |x|)"""
+
+    saved_names = ("x", "y")
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        a = abs(x)
+        if self.p == float("inf"):
+            y = a.max(axis=self.axis, keepdims=True) if x.size else xp.zeros(_kept_shape(x.shape, self.axis), x.dtype)
+        elif self.p == 1:
+            y = a.sum(axis=self.axis, keepdims=True)
+        elif self.p == 2:
+            y = xp.sqrt((x * x).sum(axis=self.axis, keepdims=True))
+        else:
+            y = (a**self.p).sum(axis=self.axis, keepdims=True) ** (1.0 / self.p)
+        self.save_for_backward(x, y)
+        if self.keepdims:
+            return y
+        return y.reshape(()) if self.axis is None else xp.squeeze(y, axis=self.axis)
+
+    def backward(self, gy):
+        """dx = gy * sign(x) * |x|**(p-1) / y**(p-1)  (p=2: gy * x / y; p=1: gy * sign(x);
+        p=inf: gy * sign(x) * [|x| == y] / count; 0 where y == 0, as PyTorch)"""
+        x, y = self.saved_tensors
+        xp = get_array_module(x)
+        g = _expand_reduced(gy, x.shape, self.axis, self.keepdims)
+        zero = xp.zeros((), dtype=x.dtype)
+        if self.p == 1:
+            return g * xp.sign(x)
+        if self.p == float("inf"):
+            hit = abs(x) == y
+            count = hit.sum(axis=self.axis, keepdims=True)
+            return xp.where(hit, g * xp.sign(x) / xp.maximum(count, 1), zero)
+        safe_y = xp.where(y == 0, xp.ones((), dtype=x.dtype), y)
+        if self.p == 2:
+            return xp.where(y == 0, zero, g * x / safe_y)
+        return xp.where(y == 0, zero, g * xp.sign(x) * abs(x) ** (self.p - 1) / safe_y ** (self.p - 1))
+
+
+def _kept_shape(shape, axis):
+    return tuple(1 if axis is None or a in axis else n for a, n in enumerate(shape))

@@ -98,3 +98,53 @@ class Stack(Function):
         xp = get_array_module(gy)
         parts = xp.moveaxis(gy, self.axis, 0)
         return tuple(parts[i] if need else None for i, need in enumerate(self.needs_input_grad))
+
+
+class IndexPut(Function):
+    """y = x with y[index] = v  (written into x's own array: the op behind ``x[index] = v``)"""
+
+    def forward(self, x, v):
+        self.v_shape = v.shape
+        x[self.index] = v
+        return x
+
+    def backward(self, gy):
+        """dx = gy with gy[index] = 0;  dv = gy[index] summed to v's shape"""
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = gy.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            from .broadcast import sum_to
+
+            gv = sum_to(gy[self.index], self.v_shape)
+        return gx, gv
+
+
+class Repeat(Function):
+    """y = tile(x, repeats)  (``Tensor.repeat``: x's shape is first padded with leading 1s)"""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return get_array_module(x).tile(x, self.repeats)
+
+    def backward(self, gy):
+        """dx = gy split into (repeats[i], size[i]) blocks per axis, summed over the block axes"""
+        lead = len(self.repeats) - len(self.in_shape)
+        sizes = (1,) * lead + tuple(self.in_shape)
+        blocks = []
+        for r, s in zip(self.repeats, sizes):
+            blocks += [r, s]
+        g = gy.reshape(blocks).sum(axis=tuple(range(0, 2 * len(sizes), 2)))
+        return g.reshape(self.in_shape)
+
+
+class Flip(Function):
+    """y = x reversed along dims"""
+
+    def forward(self, x):
+        return get_array_module(x).flip(x, axis=self.dims)
+
+    def backward(self, gy):
+        """dx = gy reversed along dims"""
+        return get_array_module(gy).flip(gy, axis=self.dims)

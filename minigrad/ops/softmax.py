@@ -15,6 +15,10 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:  # an empty batch or a zero-length dim: an empty result, as PyTorch
+            y = x.copy()
+            self.save_for_backward(y)
+            return y
         m = x.max(axis=self.axis, keepdims=True)
         if shift_is_needed(m, x.dtype):
             y = x - m
@@ -38,6 +42,10 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.size == 0:  # an empty batch or a zero-length dim: an empty result, as PyTorch
+            y = x.copy()
+            self.save_for_backward(y)
+            return y
         y = x - x.max(axis=self.axis, keepdims=True)  # (x - max) - lse: no cancellation, so always shifted
         y -= xp.log(xp.exp(y).sum(axis=self.axis, keepdims=True))
         self.save_for_backward(y)

@@ -5,7 +5,8 @@ from minigrad import functional as F
 
 from ..module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "CosineSimilarity"]
+__all__ = ["ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout", "CosineSimilarity",
+           "Dropout2d", "SiLU", "Softplus", "ELU"]
 
 
 class ReLU(Module):
@@ -134,3 +135,55 @@ class CosineSimilarity(Module):
 
     def forward(self, x1, x2):
         return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class Dropout2d(Dropout):
+    """Channel dropout: while training, zero whole channels of (N, C, H, W) input with probability ``p``
+    (``F.dropout2d``); identity in eval mode."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout2d(input, self.p, self.training)
+
+
+class SiLU(Module):
+    """y = x * sigmoid(x)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.silu(input)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(Module):
+    """y = log(1 + exp(beta * x)) / beta (= x where beta * x > threshold)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input):  # noqa: A002
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class ELU(Module):
+    """y = x if x > 0 else alpha * (exp(x) - 1)."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")

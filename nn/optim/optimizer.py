@@ -156,14 +156,15 @@ class Optimizer:
         if unknown:
             raise ValueError(f"{type(self).__name__}.load_state_dict: state for unknown parameter indices {unknown}")
 
-        for saved, group in zip(saved_groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    group[k] = _as_hyperparameter(v)
-        self.state = collections.defaultdict(dict)
+        # everything is converted and checked first, so a bad checkpoint changes nothing
+        new_state = collections.defaultdict(dict)
         for k, entry in saved_state.items():
             p = index_to_param[int(k)]
-            self.state[p] = {name: _as_state_value(v, p, name) for name, v in entry.items()}
+            new_state[p] = {name: _as_state_value(v, p, name, type(self).__name__, int(k)) for name, v in entry.items()}
+        new_groups = [{k: _as_hyperparameter(v) for k, v in saved.items() if k != "params"} for saved in saved_groups]
+        for group, values in zip(self.param_groups, new_groups):
+            group.update(values)
+        self.state = new_state
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -196,14 +197,18 @@ def _as_hyperparameter(v):
     return v
 
 
-def _as_state_value(v, p, name):
+def _as_state_value(v, p, name, optimizer="Optimizer", index=None):
     """Checkpoint value -> optimizer state: arrays copied to ``p``'s device (floating ones in ``p``'s
-    dtype); 0-d ``step`` counters become Python numbers."""
+    dtype); 0-d ``step`` counters become Python numbers. An array of another shape than its
+    parameter raises ``ValueError``."""
     if isinstance(v, Tensor):
         v = v.data
     if backend.is_array(v):
         if v.ndim == 0 and name == "step":
             return v.item()
+        if tuple(v.shape) != p.shape:
+            raise ValueError(f"{optimizer}.load_state_dict: state {name!r} of parameter {index} has shape "
+                             f"{tuple(v.shape)}, but the parameter has shape {p.shape}")
         arr = backend.to_device(v, p.device)
         if dtypes.is_floating(arr.dtype) and arr.dtype != p.dtype:
             arr = arr.astype(p.dtype)

@@ -8,7 +8,7 @@ For each parameter ``p`` with gradient ``g``, step ``t``:
     d = d + momentum * b   (nesterov)   or   d = b   (plain momentum)
     p = p - lr * d
 """
-from minigrad import backend
+from minigrad import backend, no_grad
 
 from .optimizer import Optimizer
 
@@ -26,6 +26,7 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
+    @no_grad()
     def step(self):
         for group in self.param_groups:
             lr, momentum = float(group["lr"]), float(group["momentum"])
@@ -60,7 +61,7 @@ class SGD(Optimizer):
                         d = a
                     else:
                         d = buf
-                x += _mul(d, -lr, a)
+                p.add_(_mul(d, -lr, a))  # in place: bumps p's version counter
 
 
 def _mul(x, scalar, out):
