@@ -67,7 +67,7 @@ def test_checkpoint_from_the_device_holds_host_arrays_and_loads_on_either_device
     with np.load(path, allow_pickle=False) as archive:  # plain NumPy reads it: host arrays only
         assert "model.fc.weight" in archive.files
         np.testing.assert_array_equal(archive["model.fc.weight"], model.fc.weight.numpy())
-    loaded = nn.load(path)
+    loaded = nn.load(path)["model"]
     assert all(t.device == "cpu" for t in loaded.values())
     x = minigrad.randn(2, 1, 8, 8)
     model.eval()
@@ -75,8 +75,7 @@ def test_checkpoint_from_the_device_holds_host_arrays_and_loads_on_either_device
         expected = model(x.cuda()).numpy()
     for device in ("cpu", "cuda"):
         other = nn.models.resnet18(num_classes=10, in_channels=1, small_input=True).to(device).eval()
-        state = {k[len("model."):]: v for k, v in loaded.items() if k.startswith("model.")}
-        other.load_state_dict(state)
+        other.load_state_dict(loaded)
         assert all(p.device == backend.parse_device(device) for p in other.parameters())
         with minigrad.no_grad():
             np.testing.assert_allclose(other(x.to(device)).numpy(), expected, rtol=1e-5, atol=1e-6)

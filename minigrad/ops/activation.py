@@ -177,7 +177,7 @@ class Dropout2d(Dropout):
         if self.p >= 1:
             mask = xp.zeros(shape, dtype=x.dtype)
         else:
-            mask = (_uniform(xp, shape) >= self.p).astype(x.dtype)
+            mask = (_uniform(x, shape) >= self.p).astype(x.dtype)
             mask *= 1 / (1 - self.p)
         self.save_for_backward(mask)
         return x * mask

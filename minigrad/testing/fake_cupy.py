@@ -26,6 +26,7 @@ It is a test double, not a GPU: speed, streams, memory pools and kernels are not
 """
 import operator
 import types
+import weakref
 
 import numpy as _np
 
@@ -92,6 +93,7 @@ def _check_dtype(dtype):
 
 
 # ---------------------------------------------------------------- the device array
+_owners = weakref.WeakValueDictionary()  # id(NumPy array owning memory) -> its device array
 class _MemoryPointer:
     """Stand-in for ``cupy.cuda.MemoryPointer`` (``ndarray.data``): not a host buffer."""
 
@@ -114,6 +116,8 @@ class ndarray:
     def _of(cls, array):
         out = cls.__new__(cls)
         out._a = array
+        if array.base is None and id(array) not in _owners:
+            _owners[id(array)] = out  # views' .base answers with this object
         return out
 
     # -- attributes CuPy has
@@ -134,7 +138,18 @@ class ndarray:
     mT = property(lambda self: ndarray._of(_np.swapaxes(self._a, -1, -2)))
     real = property(lambda self: ndarray._of(self._a.real))
     imag = property(lambda self: ndarray._of(self._a.imag))
-    base = property(lambda self: None if self._a.base is None else ndarray._of(self._a.base))
+    @property
+    def base(self):
+        """The device array owning this view's memory (one object per owner, as in CuPy), or None."""
+        root = self._a
+        while getattr(root, "base", None) is not None:
+            root = root.base
+        if root is self._a:
+            return None
+        owner = _owners.get(id(root))
+        if owner is None or owner._a is not root:
+            owner = ndarray._of(root)
+        return owner
     device = property(lambda self: Device(0))
     data = property(lambda self: _MemoryPointer(self._a))
 
