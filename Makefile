@@ -1,13 +1,14 @@
 # The two set-up commands of the README:
 #   make demo   train ResNet18 on scikit-learn's digits and render its computation graph
 #   make test   run the test suite
+#   make test-device   run it on every device: cpu, and cuda (a real GPU with CuPy, else a simulated one)
 # Both create .venv (once) and install minigrad into it in editable mode.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-device bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Without CuPy and a GPU, "cuda" is minigrad.testing.fake_cupy: NumPy underneath with CuPy's rules
+# (no implicit host copies, no host arrays in device expressions); see tests/conftest.py.
+test-device: $(STAMP)
+	if $(PY) -c "import minigrad, sys; sys.exit(not minigrad.cuda.is_available())"; then \
+		$(PY) -m pytest; else MINIGRAD_SIMULATED_CUDA=1 $(PY) -m pytest; fi
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -1,22 +1,36 @@
 """Array backends: NumPy for ``"cpu"``, CuPy for ``"cuda"`` / ``"cuda:N"``.
 
 This is the only module that knows about CuPy. Every op gets its array module with
-``xp = get_array_module(array)`` and writes its math once against ``xp``.
+``xp = get_array_module(array)`` and writes its math once against ``xp``; what differs between
+NumPy and CuPy (scatter-add, host copies, random numbers, the default device) is a function here.
+
+Test runs without a GPU set ``MINIGRAD_SIMULATED_CUDA=1`` (``make test-device``): the ``"cuda"``
+device is then ``minigrad.testing.fake_cupy``, NumPy underneath with CuPy's rules on top (no
+implicit host copies, no host arrays in device expressions). The variable is read once, here.
 """
+import os
+
 import numpy as np
 
-try:  # CuPy is optional: present only with the `cuda` extra and a CUDA device.
-    import cupy as _cupy
-    import cupyx as _cupyx
+SIMULATED = os.environ.get("MINIGRAD_SIMULATED_CUDA", "") not in ("", "0")
 
-    try:
-        _CUDA_DEVICES = _cupy.cuda.runtime.getDeviceCount()
-    except Exception:  # driver missing or no device
+if SIMULATED:
+    from .testing.fake_cupy import cupy as _cupy, cupyx as _cupyx
+
+    _CUDA_DEVICES = _cupy.cuda.runtime.getDeviceCount()
+else:
+    try:  # CuPy is optional: present only with the `cuda` extra and a CUDA device.
+        import cupy as _cupy
+        import cupyx as _cupyx
+
+        try:
+            _CUDA_DEVICES = _cupy.cuda.runtime.getDeviceCount()
+        except Exception:  # driver missing or no device
+            _CUDA_DEVICES = 0
+    except ImportError:
+        _cupy = None
+        _cupyx = None
         _CUDA_DEVICES = 0
-except ImportError:
-    _cupy = None
-    _cupyx = None
-    _CUDA_DEVICES = 0
 
 
 def cuda_available():
@@ -47,10 +61,25 @@ def device_of(array):
     return "cpu"
 
 
+_default_device = "cpu"
+
+
+def set_default_device(device):
+    """Device of new tensors made without ``device=`` from host data (like ``torch.set_default_device``;
+    the test suite uses it to run every test on each device)."""
+    global _default_device
+    _default_device = parse_device(device if device is not None else "cpu")
+
+
+def default_device():
+    return _default_device
+
+
 def parse_device(device):
-    """Normalise a device spec (``None``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``) to ``"cpu"`` or ``"cuda:N"``."""
+    """Normalise a device spec (``None``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``) to ``"cpu"`` or ``"cuda:N"``.
+    ``None`` is the default device (``"cpu"`` unless ``set_default_device`` changed it)."""
     if device is None:
-        return "cpu"
+        return _default_device
     device = str(device)
     if device == "cpu":
         return "cpu"
@@ -99,7 +128,8 @@ def to_numpy(array):
 
 
 def scatter_add(target, indices, values):
-    """``target[indices] += values`` with repeated indices accumulated (unbuffered)."""
+    """``target[indices] += values`` with repeated indices accumulated (unbuffered), in place:
+    ``np.add.at`` on the host, ``cupyx.scatter_add`` on the device (CuPy < 12.1 has no ``add.at``)."""
     if _cupy is not None and isinstance(target, _cupy.ndarray):
         _cupyx.scatter_add(target, indices, values)
     else:
@@ -118,6 +148,12 @@ def manual_seed(seed):
     _generator = np.random.default_rng(seed)
     if cuda_available():
         _cupy.random.seed(seed)
+
+
+def uniform(shape, dtype, like):
+    """Uniform [0, 1) numbers from minigrad's seeded generator, on the device of array ``like``:
+    drawn on the host and copied, so one seed gives the same numbers on every device."""
+    return asarray(_generator.random(shape, dtype=np.float32).astype(dtype, copy=False), None, device_of(like))
 
 
 def generator():

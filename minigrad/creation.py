@@ -8,11 +8,14 @@ from .tensor import Tensor, _dim, _shape_arg, check_same_device
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """Make a leaf tensor from data (copies it)."""
+    """Make a leaf tensor from data (copies it). Host data goes to ``device`` (default: the default
+    device); a device array stays on its device unless ``device`` says otherwise."""
     if isinstance(data, Tensor):
         data = data.data
     if backend.is_array(data):
         data = data.copy()
+        if device is None and backend.device_of(data) == "cpu":
+            device = backend.default_device()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 

@@ -73,7 +73,7 @@ class Tensor:
             raise RuntimeError(f"only floating point tensors can require gradients, got dtype {arr.dtype}")
         self.data = arr
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._output_index = None
         self._hooks = []
@@ -87,7 +87,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.data = array
         t.requires_grad = grad_fn is not None
-        t.grad = None
+        t._grad = None
         t.grad_fn = grad_fn
         t._output_index = index
         t._hooks = []
@@ -113,6 +113,24 @@ class Tensor:
     @property
     def device(self):
         return backend.device_of(self.data)
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward()`` (a Tensor) or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # Like PyTorch, an assigned gradient must match the tensor: a mismatch would otherwise
+        # surface later, deep inside an optimizer step (on a GPU as a host/device TypeError).
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.device != self.device:
+                raise RuntimeError(f"assigned grad is on device {value.device} but the tensor is on {self.device}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has shape {value.shape} but the tensor has shape {self.shape}")
+        self._grad = value
 
     @property
     def is_leaf(self):

@@ -2,6 +2,9 @@
 import os
 import subprocess
 import sys
+import pytest
+
+pytestmark = pytest.mark.cpu_only  # subprocesses / host-side files: the device run adds nothing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -161,6 +161,7 @@ def test_gradient_dtype_matches_input():
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
 
 
+@pytest.mark.cpu_only  # fakes a second device itself
 def test_mixed_device_error_names_both(monkeypatch):
     a, b = mg.ones(2), mg.ones(2)
     real = mg.backend.device_of
@@ -169,6 +170,7 @@ def test_mixed_device_error_names_both(monkeypatch):
         a + b
 
 
+@pytest.mark.cpu_only  # names devices itself
 def test_device_strings():
     assert mg.ones(2).device == "cpu"
     assert mg.ones(2).to("cpu").device == "cpu"
@@ -179,6 +181,7 @@ def test_device_strings():
             mg.ones(2).to("cuda")
 
 
+@pytest.mark.cpu_only  # moves between the devices itself
 @pytest.mark.skipif(not mg.cuda.is_available(), reason="CUDA (CuPy and an NVIDIA GPU) is not available")
 def test_cuda_roundtrip_and_backward():
     x = mg.randn(3, 4, device="cuda", requires_grad=True)
@@ -243,6 +246,7 @@ def test_autograd_grad_does_not_accumulate():
     assert x.grad is None
 
 
+@pytest.mark.cpu_only  # the text names the device
 def test_repr_like_pytorch():
     x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert repr(x) == "tensor([[1., 2.],\n        [3., 4.]], requires_grad=True)"
@@ -267,3 +271,16 @@ def test_conversions_and_inplace():
     y = mg.tensor([1.0], dtype=mg.float64, requires_grad=True)
     assert mg.gradcheck(lambda t: t.clone() * 2, (y,))
     assert mg.gradcheck(lambda t: t.astype(mg.float32).astype(mg.float64), (y,), eps=1e-3, atol=1e-3)
+
+
+def test_assigned_grad_must_match_the_tensor():
+    p = mg.zeros(3, requires_grad=True)
+    p.grad = mg.ones(3)
+    assert p.grad.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match=r"assigned grad has shape \(2,\) but the tensor has shape \(3,\)"):
+        p.grad = mg.ones(2)
+    with pytest.raises(TypeError, match="assigned grad expected to be a Tensor or None but got ndarray"):
+        p.grad = np.ones(3)
+    assert p.grad.tolist() == [1.0, 1.0, 1.0]  # unchanged by the refused assignments
+    p.grad = None
+    assert p.grad is None

@@ -60,6 +60,7 @@ def test_repeated_indices_accumulate(num, n, dist):
     np.testing.assert_allclose(w.grad.numpy(), ref_weight_grad(idx, gy, num), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.cpu_only  # host side only
 def test_sum_rows_by_index_matches_add_at():
     # the three paths: few distinct indices (per-index sums), many distinct ones (rank passes),
     # and many distinct ones plus a very frequent one (rank passes, then the rest of its rows)

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.cpu_only  # subprocesses / host-side files: the device run adds nothing
+
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 

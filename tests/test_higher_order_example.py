@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.cpu_only  # subprocesses / host-side files: the device run adds nothing
+
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 

@@ -17,6 +17,7 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
+@pytest.mark.cpu_only  # host side only
 def test_calculate_gain():
     for name in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "sigmoid"):
         assert init.calculate_gain(name) == 1

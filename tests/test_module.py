@@ -77,6 +77,7 @@ def test_parameter_is_a_leaf_tensor_sharing_data():
     assert Parameter().shape == (0,)
 
 
+@pytest.mark.cpu_only  # the text names the device
 def test_parameter_repr_and_ops_return_plain_tensors():
     p = Parameter(minigrad.tensor([1.0, 2.0]))
     assert repr(p) == "Parameter containing:\ntensor([1., 2.], requires_grad=True)"

@@ -10,6 +10,8 @@ import pytest
 
 import minigrad
 
+pytestmark = pytest.mark.cpu_only  # subprocesses / host-side files: the device run adds nothing
+
 SCRIPT = pathlib.Path(__file__).parent / "fixtures" / "pytorch_script.py.txt"
 
 

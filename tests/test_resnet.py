@@ -42,6 +42,7 @@ def small_model(seed=0):
     return nn.models.resnet18(num_classes=10, in_channels=1, small_input=True)
 
 
+@pytest.mark.cpu_only  # host side only
 def test_state_dict_keys_order_and_shapes_match_torchvision(full):
     expected = golden("default")
     assert len(expected) == 122
@@ -91,6 +92,7 @@ def test_forward_shapes():
         assert small(minigrad.randn(3, 1, 8, 8)).shape == (3, 10)
 
 
+@pytest.mark.cpu_only  # host side only
 def test_torchvision_initialisation(full):
     # kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (out_channels * k * k))
     w = full.layer4[1].conv2.weight.numpy()  # 512x512x3x3: 2.4M samples

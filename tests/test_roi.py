@@ -250,6 +250,7 @@ def test_roi_pool_float32_and_nan_ignored_like_torchvision():
 # ------------------------------------------------------------------ the segmented gather both ops use
 
 
+@pytest.mark.cpu_only  # host side only
 @pytest.mark.parametrize("max_len", [5, 150])  # few distinct lengths (exact groups) / many (powers of 2)
 def test_gather_segments_matches_loops(monkeypatch, max_len):
     from minigrad.ops import roi

@@ -72,6 +72,7 @@ def test_old_flat_checkpoints_still_load(tmp_path):
     assert sorted(nested["state"]) == [0, 3] and nested["state"][3]["step"].item() == 4
 
 
+@pytest.mark.cpu_only  # host side only
 def test_unsaveable_values_raise_and_write_nothing(tmp_path):
     with pytest.raises(TypeError, match="save: can't save 'model.act' of type builtin_function_or_method"):
         nn.save({"model": {"act": len}}, tmp_path / "x.npz")
@@ -82,6 +83,7 @@ def test_unsaveable_values_raise_and_write_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.cpu_only  # host side only
 def test_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     from minigrad import serialization as core
 
@@ -131,6 +133,7 @@ def test_pickled_object_array_is_refused(tmp_path):
         nn.load(path)
 
 
+@pytest.mark.cpu_only  # host side only
 def test_damaged_and_foreign_files_raise_value_error_naming_the_file(tmp_path):
     path = tmp_path / "cut.npz"
     nn.save({"w": np.arange(10000, dtype=np.float32), "b": np.zeros(3)}, path)
@@ -158,6 +161,7 @@ def test_damaged_and_foreign_files_raise_value_error_naming_the_file(tmp_path):
         nn.load(tmp_path / "missing.npz")
 
 
+@pytest.mark.cpu_only  # host side only
 def test_any_numeric_npz_loads(tmp_path):
     path = tmp_path / "exported.npz"
     np.savez(path, **{"conv1.weight": np.ones((2, 1, 3, 3), dtype=np.float32), "bn1.num_batches_tracked": np.array(5)})

@@ -41,7 +41,7 @@ def test_dtype_aliases_device_and_generator():
     assert minigrad.device("cuda:1").index == 1 and minigrad.device("cuda", 1) == "cuda:1"
     with pytest.raises(ValueError, match="invalid device"):
         minigrad.device("tpu")
-    x = minigrad.ones(2)
+    x = minigrad.ones(2, device=d)
     assert x.to(d) is x and x.to(d, dtype=minigrad.float64, non_blocking=True).dtype == np.float64
     assert minigrad.zeros(2, device=d).device == "cpu"
     g1, g2 = minigrad.Generator().manual_seed(3), minigrad.Generator().manual_seed(3)

@@ -215,7 +215,7 @@ def test_backward_graph_exact_nodes_edges_and_saved_arrays():
     y.backward()
     after = viz.to_dot(y, backward=True)
     assert label_of(after, "op0").split() == ["MulBackward", "(saved", "arrays", "freed", "by", "backward)"]
-    norm = float(np.linalg.norm(b.data))  # d(sum(a*b))/da = b
+    norm = float(np.linalg.norm(b.numpy()))  # d(sum(a*b))/da = b
     assert f"grad norm {norm:.4g}" in label_of(after, "leaf0")
     assert f"grad norm {norm:.4g}" in label_of(viz.to_dot(y), "leaf0")  # forward drawings too
 

@@ -13,6 +13,8 @@ import minigrad
 import nn
 from minigrad import viz
 
+pytestmark = pytest.mark.cpu_only  # subprocesses / host-side files: the device run adds nothing
+
 
 def _browser():
     for name in ("chromium", "chromium-browser", "google-chrome"):

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function
-from ..backend import generator, get_array_module
+from ..backend import get_array_module
 from . import graph
 from .elementwise import Sigmoid, Where
 
@@ -189,11 +190,9 @@ class LeakyReLU(Function):
 # ---------------------------------------------------------------------------------- dropout
 
 
-def _uniform(xp, shape):
-    """Uniform [0, 1) float32 numbers: the seeded host generator on CPU, CuPy's generator on GPU."""
-    if xp is np:
-        return generator().random(shape, dtype=np.float32)
-    return xp.random.random(shape, dtype=np.float32)
+def _uniform(like, shape):
+    """Uniform [0, 1) float32 numbers from the seeded generator, on the device of ``like``."""
+    return backend.uniform(shape, np.float32, like)
 
 
 class Dropout(Function):
@@ -205,7 +204,7 @@ class Dropout(Function):
         if self.p >= 1:
             mask = xp.zeros(x.shape, dtype=x.dtype)
         else:
-            mask = (_uniform(xp, x.shape) >= self.p).astype(x.dtype)
+            mask = (_uniform(x, x.shape) >= self.p).astype(x.dtype)
             mask *= 1 / (1 - self.p)
         self.save_for_backward(mask)
         return x * mask
@@ -232,7 +231,7 @@ class Dropout2d(Dropout):
         if self.p >= 1:
             mask = xp.zeros(shape, dtype=x.dtype)
         else:
-            mask = (_uniform(xp, shape) >= self.p).astype(x.dtype)
+            mask = (_uniform(x, shape) >= self.p).astype(x.dtype)
             mask *= 1 / (1 - self.p)
         self.save_for_backward(mask)
         return x * mask

@@ -1,9 +1,7 @@
 """``Linear``: y = x @ W^T + b (``minigrad.functional.linear``)."""
 
-import numpy as np
-
+import minigrad
 from minigrad import functional as F
-from minigrad.tensor import Tensor
 
 from .. import init
 from ..module import Module, Parameter
@@ -12,7 +10,8 @@ __all__ = ["Linear"]
 
 
 def _empty(shape, device, dtype):
-    return Tensor(np.empty(shape, dtype=np.float32 if dtype is None else np.dtype(dtype)), device=device)
+    """Uninitialised float32 (or ``dtype``) storage on ``device`` (None: the default device)."""
+    return minigrad.empty(shape, dtype=dtype, device=device)
 
 
 class Linear(Module):
