@@ -13,7 +13,7 @@ as it runs without PyTorch loaded (as fast as with 2 threads for GEMMs this smal
 """
 import sys
 
-from benchmarks.runner import Bench, configure
+from benchmarks.runner import Bench, configure, describe_threads
 
 torch = configure()
 
@@ -97,6 +97,7 @@ def bench_embedding(bench, V=10000, D=256, shape=(32, 128), name="embedding"):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     repeat = 3 if "--quick" in argv else 15
+    describe_threads(torch)
     bench = Bench("scaled_dot_product_attention", repeat=repeat)
     bench_sdpa(bench)
     bench.report()
