@@ -2,32 +2,34 @@
 
 Why a pool. NumPy runs each elementwise pass and each reduction on one core, but it releases the
 GIL while it loops, so two Python threads working on the two halves of an array run at the same
-time. ``parallel_for(fn, n)`` cuts ``range(n)`` into one chunk per core, runs the first chunk in
-the calling thread and the others in the pool, and returns the chunks' results in order (an op
-adds up partial sums from them). Small jobs run inline: a hand-off to a worker costs ~20-50 us.
+time. ``parallel_for(fn, n, block)`` cuts ``range(n)`` into blocks, lets the calling thread and
+the pool's threads take them one by one, and returns the blocks' results in order (an op adds up
+partial sums from them). A single block runs inline: a hand-off to a worker costs ~20-50 us.
 
 Why a BLAS policy. OpenBLAS keeps its own worker threads, which spin on their core for a while
 after each multi-threaded product, waiting for the next one. On an idle machine that hides the
 wake-up cost; on a loaded one (another process keeps every core busy) the spinning threads fight
 that process and each other for cores they cannot get, and a chain of small products, each split
 across threads, becomes tens of times slower. So:
-- a product too small to gain from threads runs single-threaded (``blas_threads(1)``): the
-  switch is one C call (~0.2 us, through the function pointers ``threadpoolctl`` finds; its own
-  ``threadpool_limits`` context costs ~15 us, too much per op);
+- ``matmul(a, b)`` runs a product too small to gain from threads single-threaded
+  (``blas_threads(1)``: two C calls, ~1 us, through the function pointers ``threadpoolctl``
+  finds; its own ``threadpool_limits`` context costs ~15 us, too much per op), splits a medium
+  one's rows over this pool with one BLAS thread each, and leaves big ones to OpenBLAS;
 - ops made of many small products (attention's one per head) run them single-threaded and split
-  the heads over this pool instead, whose idle threads sleep instead of spinning.
+  the heads over this pool, whose idle threads sleep instead of spinning.
 
 Only the thread that imported minigrad first (in practice the main thread) changes the BLAS
 setting: OpenBLAS's thread count is process-wide, so workers of this pool never touch it.
 Without ``threadpoolctl`` (or with a BLAS it cannot control) the policy does nothing.
 """
-import contextlib
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
-    "num_workers", "parallel_for", "blas_threads", "blas_info", "small_gemm", "SMALL_GEMM_FLOPS",
+    "num_workers", "parallel_for", "blas_threads", "blas_info", "matmul", "small_gemm",
+    "SMALL_GEMM_FLOPS", "LARGE_GEMM_FLOPS",
 ]
 
 # ------------------------------------------------------------------ the pool
@@ -41,17 +43,19 @@ def _cores():
 
 
 def num_workers():
-    """How many threads ``parallel_for`` uses: ``MINIGRAD_NUM_THREADS`` if set, else the cores
-    this process may run on."""
-    env = os.environ.get("MINIGRAD_NUM_THREADS")
-    if env:
-        return max(1, int(env))
+    """How many threads ``parallel_for`` uses: ``MINIGRAD_NUM_THREADS``, else ``OMP_NUM_THREADS``,
+    else ``OPENBLAS_NUM_THREADS`` (a user who limits the BLAS to one thread gets one thread here
+    too), else the cores this process may run on."""
+    for name in ("MINIGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env = os.environ.get(name, "").strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
     return _cores()
 
 
 _pool = None
 _pool_lock = threading.Lock()
-_local = threading.local()  # .in_worker: inside a pool task (nested parallel_for runs inline)
+_local = threading.local()  # .in_worker: inside a pool task (a nested parallel_for runs inline)
 
 
 def _get_pool(n):
@@ -62,52 +66,115 @@ def _get_pool(n):
         return _pool
 
 
-def _run_in_worker(fn, lo, hi):
-    _local.in_worker = True
-    try:
-        return fn(lo, hi)
-    finally:
-        _local.in_worker = False
+class _Job:
+    """Blocks handed out one at a time to whichever thread asks first (the caller included)."""
+
+    def __init__(self, fn, bounds):
+        self.fn, self.bounds = fn, bounds
+        self.results = [None] * len(bounds)
+        self.claims = itertools.count()  # next() is atomic under the GIL
+        self.left = len(bounds)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.error = None
+
+    def work(self):
+        while True:
+            i = next(self.claims)
+            if i >= len(self.bounds):
+                return
+            try:
+                self.results[i] = self.fn(*self.bounds[i])
+            except BaseException as e:  # re-raised in the caller
+                self.error = e
+            with self.lock:
+                self.left -= 1
+                if self.left == 0:
+                    self.done.set()
+
+    def work_in_worker(self):
+        _local.in_worker = True
+        try:
+            self.work()
+        finally:
+            _local.in_worker = False
 
 
-def chunks(n, parts):
-    """``parts`` (lo, hi) bounds of nearly equal length covering ``range(n)``."""
-    step, extra = divmod(n, parts)
-    bounds, lo = [], 0
-    for i in range(parts):
-        hi = lo + step + (1 if i < extra else 0)
-        bounds.append((lo, hi))
-        lo = hi
-    return bounds
+def parallel_for(fn, n, block):
+    """``[fn(lo, hi) for each block]`` over ``range(n)`` cut into blocks of ``block`` items (the
+    last one shorter); returns the blocks' results in order.
 
-
-def parallel_for(fn, n, grain=1):
-    """``[fn(lo, hi) for each chunk]`` over ``range(n)``, one chunk per worker, at least ``grain``
-    items per chunk; the chunks run in parallel when there are two or more of them.
-
-    ``fn`` must only write to disjoint slices (each chunk its own rows) and return anything
-    to be combined afterwards (partial sums), in chunk order.
+    The blocks run on the calling thread and ``num_workers() - 1`` pool threads, each taking the
+    next unclaimed block when it is free. On a loaded machine a pool thread that gets no core
+    simply claims nothing: the caller does the work and never waits for a thread that has not
+    started. ``fn`` must write only to its own block's slice, and return what is to be combined
+    afterwards (partial sums).
     """
-    parts = min(num_workers(), n // max(grain, 1))
-    if parts <= 1 or getattr(_local, "in_worker", False):
-        return [fn(0, n)]
-    bounds = chunks(n, parts)
-    pool = _get_pool(parts - 1)
-    futures = [pool.submit(_run_in_worker, fn, lo, hi) for lo, hi in bounds[1:]]
-    first = fn(*bounds[0])
-    return [first] + [f.result() for f in futures]
+    block = max(int(block), 1)
+    bounds = [(lo, min(lo + block, n)) for lo in range(0, n, block)] or [(0, n)]
+    helpers = min(num_workers(), len(bounds)) - 1
+    if helpers <= 0 or getattr(_local, "in_worker", False):
+        return [fn(lo, hi) for lo, hi in bounds]
+    job = _Job(fn, bounds)
+    pool = _get_pool(helpers)
+    for _ in range(helpers):
+        pool.submit(job.work_in_worker)
+    job.work()
+    job.done.wait()
+    if job.error is not None:
+        raise job.error
+    return job.results
 
 
 # ------------------------------------------------------------------ the BLAS thread policy
 
-# Products below this many flops (2*m*n*k) run single-threaded: waking a second BLAS thread costs
-# ~5-20 us on an idle machine and much more on a loaded one; 2**24 flops take ~50 us on one core.
+# The policy by size, in flops (2*m*n*k per matrix, times the batch):
+# - up to _OPENBLAS_ONE_THREAD_MNK (m*n*k) OpenBLAS runs one thread by itself: nothing to do;
+# - below SMALL_GEMM_FLOPS (~50 us on one core) one BLAS thread: waking a second one costs
+#   ~5-20 us on an idle machine and far more on a loaded one;
+# - below LARGE_GEMM_FLOPS (~4 ms on one core) one BLAS thread per pool worker, the rows of the
+#   product split over the pool (idle pool threads sleep; idle OpenBLAS threads spin);
+# - above, OpenBLAS's own threads: the product is long enough to keep them busy.
+_OPENBLAS_ONE_THREAD_MNK = 65536 * 4  # OpenBLAS's SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD
 SMALL_GEMM_FLOPS = 2 ** 24
+LARGE_GEMM_FLOPS = 2 ** 30
 
 
 def small_gemm(m, n, k, batch=1):
     """True when a (batch of) (m, k) @ (k, n) product should run single-threaded."""
     return 2 * m * n * k * batch < SMALL_GEMM_FLOPS
+
+
+def matmul(a, b):
+    """``a @ b`` (NumPy's matmul semantics) under the thread policy above; other array types
+    (CuPy) go straight to ``@``."""
+    import numpy as np
+
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim == 0 or b.ndim == 0:
+        return a @ b
+    m = a.shape[-2] if a.ndim >= 2 else 1
+    k = a.shape[-1]
+    n = b.shape[-1] if b.ndim >= 2 else 1
+    batch = 1
+    for s in (a.shape[:-2] if a.ndim > b.ndim else b.shape[:-2]):
+        batch *= s
+    if m * n * k <= _OPENBLAS_ONE_THREAD_MNK:  # single-threaded in OpenBLAS already
+        return a @ b
+    flops = 2 * m * n * k * batch
+    if flops >= LARGE_GEMM_FLOPS:
+        return a @ b
+    workers = num_workers()
+    if flops < SMALL_GEMM_FLOPS or workers == 1 or a.ndim != 2 or b.ndim != 2 or m < 2 * workers:
+        with blas_threads(1):
+            return a @ b
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+
+    def rows(lo, hi):
+        np.matmul(a[lo:hi], b, out=out[lo:hi])
+
+    with blas_threads(1):
+        parallel_for(rows, m, -(-m // workers))
+    return out
 
 
 class _Blas:
@@ -163,20 +230,28 @@ def blas_info():
     return info
 
 
-@contextlib.contextmanager
-def blas_threads(n):
-    """Run the block with the BLAS on at most ``n`` threads, then restore its setting. A no-op in
-    threads other than the controlling one, and where the BLAS cannot be controlled."""
-    lib = _blas_lib()
-    if lib.set is None or threading.get_ident() != lib.owner:
-        yield
-        return
-    prev = lib.get()
-    if prev <= n:
-        yield
-        return
-    lib.set(n)
-    try:
-        yield
-    finally:
-        lib.set(prev)
+class blas_threads:
+    """Context manager: run the block with the BLAS on at most ``n`` threads, then restore its
+    setting (~1 us). A no-op in threads other than the controlling one, and where the BLAS cannot
+    be controlled."""
+
+    __slots__ = ("n", "prev")
+
+    def __init__(self, n):
+        self.n, self.prev = n, None
+
+    def __enter__(self):
+        lib = _blas if _blas.found else _blas_lib()
+        if lib.set is None or threading.get_ident() != lib.owner:
+            return self
+        prev = lib.get()
+        if prev > self.n:
+            lib.set(self.n)
+            self.prev = prev
+        return self
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            _blas.set(self.prev)
+            self.prev = None
+        return False

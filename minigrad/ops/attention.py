@@ -147,17 +147,16 @@ def _heads_per_block(L, S, itemsize):
     return max(1, _BLOCK_BYTES // max(L * S * itemsize, 1))
 
 
-def _blocks(fn, B, L, S, itemsize):
-    """Run ``fn(lo, hi)`` over head blocks of the flat batch B, the blocks spread over the pool,
-    BLAS single-threaded meanwhile."""
+def _blocks(fn, B, L, S, itemsize, xp):
+    """Run ``fn(lo, hi)`` over head blocks of the flat batch B, the blocks spread over the pool
+    (NumPy only), BLAS single-threaded meanwhile."""
     per_block = _heads_per_block(L, S, itemsize)
-
-    def chunk(lo, hi):
-        for b0 in range(lo, hi, per_block):
-            fn(b0, min(b0 + per_block, hi))
-
+    if xp is not np:
+        for b0 in range(0, B, per_block):
+            fn(b0, min(b0 + per_block, B))
+        return
     with blas_threads(1):
-        parallel_for(chunk, B, grain=per_block)
+        parallel_for(fn, B, per_block)
 
 
 class ScaledDotProductAttentionFast(ScaledDotProductAttention):
@@ -193,7 +192,7 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
                 xp.multiply(s, mult[lo:hi], out=pd[lo:hi])
             xp.matmul(pd[lo:hi], vf[lo:hi], out=out[lo:hi])
 
-        _blocks(block, B, L, S, p.itemsize)
+        _blocks(block, B, L, S, p.itemsize, xp)
         out = out.reshape(batch + out.shape[1:])
         self.shapes = (q.shape, k.shape, v.shape, None if mask is None else mask.shape)
         self.save_for_backward(q, k, v, p, mult, out)
@@ -242,7 +241,7 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
                 xp.matmul(T(ds), qf[lo:hi], out=gk[lo:hi])
                 gk[lo:hi] *= self.scale
 
-        _blocks(block, B, L, S, p.itemsize)
+        _blocks(block, B, L, S, p.itemsize, xp)
         q_shape, k_shape, v_shape, mask_shape = self.shapes
         gq = None if gq is None else sum_to(gq.reshape(batch + gq.shape[1:]), q_shape)
         gk = None if gk is None else sum_to(gk.reshape(batch + gk.shape[1:]), k_shape)

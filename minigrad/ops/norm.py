@@ -480,8 +480,7 @@ def _rows_forward(x4, w3, b3, eps):
 def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum):
     """dx (x4's shape, or None), and the sums dw = sum(gy * xhat), db = sum(gy) over the axes that
     ``w_sum`` / ``b_sum`` (einsum subscripts of (n, g, k, l) such as "ngkl->gk"; None: skip)
-    keep. The reference's dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) is
-    computed as inv_std*dxhat - (inv_std*mean(dxhat*xhat))*xhat - inv_std*mean(dxhat)."""
+    keep."""
     xp = get_array_module(gy4)
     m = x4.shape[2] * x4.shape[3]
     dx4 = xp.empty(gy4.shape, dtype=gy4.dtype) if want_dx else None
@@ -497,15 +496,19 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum):
         db = None if b_sum is None else xp.einsum(b_sum, gb)
         if not want_dx:
             return dw, db
-        dxhat = gb if w3 is None else gb * w3
-        dxhat2 = dxhat.reshape(-1, m)
+        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), built in dx's block
+        dx2 = dx4[n0:n1].reshape(-1, m)
+        if w3 is None:
+            dxhat2 = gb.reshape(-1, m)
+        else:
+            xp.multiply(gb, w3, out=dx4[n0:n1])
+            dxhat2 = dx2
         mean_dxhat = xp.einsum("rm->r", dxhat2)[:, None] / m
         mean_dxhat_xhat = xp.einsum("rm,rm->r", dxhat2, xhat)[:, None] / m
-        dx2 = dx4[n0:n1].reshape(-1, m)
-        xp.multiply(dxhat2, iv, out=dx2)
-        xhat *= iv * mean_dxhat_xhat
-        dx2 -= xhat
-        dx2 -= iv * mean_dxhat
+        xhat *= mean_dxhat_xhat
+        xp.subtract(dxhat2, xhat, out=dx2)
+        dx2 -= mean_dxhat
+        dx2 *= iv
         return dw, db
 
     parts = _blocks(block, x4.shape[0], per, xp)
@@ -518,14 +521,11 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum):
 
 
 def _blocks(block, n, per, xp):
-    """Run ``block(n0, n1)`` over blocks of ``per`` samples; blocks spread over the thread pool
-    (NumPy only). Returns the blocks' results."""
-    def chunk(lo, hi):
-        return [block(n0, min(n0 + per, hi)) for n0 in range(lo, hi, per)]
-
+    """Run ``block(n0, n1)`` over blocks of ``per`` samples, spread over the thread pool (NumPy
+    only); returns the blocks' results."""
     if xp is not np:
-        return chunk(0, n)
-    return [r for part in parallel_for(chunk, n, grain=per) for r in part]
+        return [block(n0, min(n0 + per, n)) for n0 in range(0, n, per)]
+    return parallel_for(block, n, per)
 
 
 def _grouped(x, groups):
