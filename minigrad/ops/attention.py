@@ -178,7 +178,8 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
             # scores have the full batch shape here)
             mult = _dropout_multiplier((B, L, S), self.dropout_p, q.dtype, q)
         p = xp.empty((B, L, S), dtype=q.dtype)
-        out = xp.empty((B, L, vf.shape[2]), dtype=q.dtype)
+        result = xp.empty(batch + (L, vf.shape[2]), dtype=q.dtype)  # its own memory; out is a view
+        out = result.reshape(B, L, -1)
         pd = p if mult is None else xp.empty_like(p)
 
         def block(lo, hi):
@@ -193,7 +194,7 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
             xp.matmul(pd[lo:hi], vf[lo:hi], out=out[lo:hi])
 
         _blocks(block, B, L, S, p.itemsize, xp)
-        out = out.reshape(batch + out.shape[1:])
+        out = result
         self.shapes = (q.shape, k.shape, v.shape, None if mask is None else mask.shape)
         self.save_for_backward(q, k, v, p, mult, out)
         return (out, pd.reshape(batch + (L, S))) if self.need_weights else out
@@ -212,9 +213,10 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
         if gweights is not None and gweights.any():  # (all zeros when the weights were not used)
             gw = gweights.reshape(B, L, S)
         need_q, need_k, need_v, need_mask = self.needs_input_grad
-        gq = xp.empty(qf.shape, dtype=q.dtype) if need_q else None
-        gk = xp.empty(kf.shape, dtype=k.dtype) if need_k else None
-        gv = xp.empty(vf.shape, dtype=v.dtype) if need_v else None
+        # the gradients get their own memory (a .grad must not be a view); g*f are (B, ., .) views
+        gq, gk, gv = (xp.empty(batch + a.shape[-2:], dtype=a.dtype) if need else None
+                      for a, need in ((q, need_q), (k, need_k), (v, need_v)))
+        gqf, gkf, gvf = (None if a is None else a.reshape((B,) + a.shape[-2:]) for a in (gq, gk, gv))
         ds_all = xp.empty_like(p) if need_mask else None
         T = lambda a: xp.swapaxes(a, -1, -2)  # noqa: E731
 
@@ -222,7 +224,7 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
             pb = p[lo:hi]
             pd = pb if mult is None else pb * mult[lo:hi]
             if need_v:
-                xp.matmul(T(pd), go[lo:hi], out=gv[lo:hi])
+                xp.matmul(T(pd), go[lo:hi], out=gvf[lo:hi])
             if not (need_q or need_k or need_mask):
                 return
             ds = xp.matmul(go[lo:hi], T(vf[lo:hi]), out=None if ds_all is None else ds_all[lo:hi])  # dPd
@@ -235,16 +237,16 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
             ds -= row
             ds *= pb  # now dS
             if need_q:
-                xp.matmul(ds, kf[lo:hi], out=gq[lo:hi])
-                gq[lo:hi] *= self.scale
+                xp.matmul(ds, kf[lo:hi], out=gqf[lo:hi])
+                gqf[lo:hi] *= self.scale
             if need_k:
-                xp.matmul(T(ds), qf[lo:hi], out=gk[lo:hi])
-                gk[lo:hi] *= self.scale
+                xp.matmul(T(ds), qf[lo:hi], out=gkf[lo:hi])
+                gkf[lo:hi] *= self.scale
 
         _blocks(block, B, L, S, p.itemsize, xp)
         q_shape, k_shape, v_shape, mask_shape = self.shapes
-        gq = None if gq is None else sum_to(gq.reshape(batch + gq.shape[1:]), q_shape)
-        gk = None if gk is None else sum_to(gk.reshape(batch + gk.shape[1:]), k_shape)
-        gv = None if gv is None else sum_to(gv.reshape(batch + gv.shape[1:]), v_shape)
+        gq = None if gq is None else sum_to(gq, q_shape)
+        gk = None if gk is None else sum_to(gk, k_shape)
+        gv = None if gv is None else sum_to(gv, v_shape)
         gmask = None if ds_all is None else sum_to(ds_all.reshape(batch + (L, S)), mask_shape)
         return gq, gk, gv, gmask

@@ -279,7 +279,7 @@ class LayerNorm(Function):
 
 # mean**2 > _CANCEL * var: the one-pass variance would lose more than ~1.2 of float32's 7 digits
 _CANCEL = 16.0
-_BLOCK_BYTES = 128 * 1024  # one block of samples of x; a few such arrays fit a core's L2 cache
+_BLOCK_BYTES = 1024 * 1024  # one block of samples of x (fewer, bigger blocks: each NumPy call costs ~1-2 us)
 
 
 def _inv_std(var, eps):
@@ -441,13 +441,14 @@ def _samples_per_block(x4):
     return max(1, _BLOCK_BYTES // max(per_sample, 1))
 
 
-def _rows_forward(x4, w3, b3, eps):
-    """Normalise each (n, g) of x4 over (K, L), then * w3 + b3: y (contiguous, x4's shape) and
+def _rows_forward(x4, w3, b3, eps, shape):
+    """Normalise each (n, g) of x4 over (K, L), then * w3 + b3: y (a fresh array of ``shape``) and
     the (N, G) mean, biased var and inv_std."""
     xp = get_array_module(x4)
     n, g = x4.shape[:2]
     m = x4.shape[2] * x4.shape[3]
-    y4 = xp.empty(x4.shape, dtype=x4.dtype)
+    y = xp.empty(shape, dtype=x4.dtype)  # its own memory (not a view): y4 is a view of it
+    y4 = y.reshape(x4.shape)
     mean, var_out, inv = (xp.empty((n, g), dtype=x4.dtype) for _ in range(3))
     per = _samples_per_block(x4)
 
@@ -474,16 +475,17 @@ def _rows_forward(x4, w3, b3, eps):
         inv[n0:n1] = inv_b.reshape(-1, g)
 
     _blocks(block, n, per, xp)
-    return y4, mean, var_out, inv
+    return y, mean, var_out, inv
 
 
-def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum):
-    """dx (x4's shape, or None), and the sums dw = sum(gy * xhat), db = sum(gy) over the axes that
+def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
+    """dx (a fresh array of ``shape``, or None), and the sums dw = sum(gy * xhat), db = sum(gy) over the axes that
     ``w_sum`` / ``b_sum`` (einsum subscripts of (n, g, k, l) such as "ngkl->gk"; None: skip)
     keep."""
     xp = get_array_module(gy4)
     m = x4.shape[2] * x4.shape[3]
-    dx4 = xp.empty(gy4.shape, dtype=gy4.dtype) if want_dx else None
+    dx = xp.empty(shape, dtype=gy4.dtype) if want_dx else None  # its own memory, as a .grad wants
+    dx4 = None if dx is None else dx.reshape(gy4.shape)
     per = _samples_per_block(x4)
 
     def block(n0, n1):
@@ -517,7 +519,7 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum):
         dw = sum(p[0] for p in parts if p[0] is not None) if parts else None
     if b_sum is not None:
         db = sum(p[1] for p in parts if p[1] is not None) if parts else None
-    return dx4, dw, db
+    return dx, dw, db
 
 
 def _blocks(block, n, per, xp):
@@ -537,9 +539,9 @@ def _group_forward(fn, x, weight, bias, groups):
     g, k = groups, x.shape[1] // groups
     w3 = None if weight is None else weight.reshape(g, k, 1)
     b3 = None if bias is None else bias.reshape(g, k, 1)
-    y4, mean, var, inv = _rows_forward(_grouped(x, groups), w3, b3, fn.eps)
+    y, mean, var, inv = _rows_forward(_grouped(x, groups), w3, b3, fn.eps, x.shape)
     fn.save_for_backward(x, mean, inv, weight)
-    return y4.reshape(x.shape), mean, var
+    return y, mean, var
 
 
 def _group_backward(fn, gy, groups):
@@ -548,10 +550,10 @@ def _group_backward(fn, gy, groups):
     x, mean, inv, weight = fn.saved_tensors
     g, k = groups, x.shape[1] // groups
     want_w = fn.needs_input_grad[1] and weight is not None
-    dx4, dw, db = _rows_backward(
+    dx, dw, db = _rows_backward(
         _grouped(x, groups), _grouped(gy, groups), mean, inv,
         None if weight is None else weight.reshape(g, k, 1), fn.needs_input_grad[0],
-        "ngkl->gk" if want_w else None, "ngkl->gk" if fn.needs_input_grad[2] else None,
+        "ngkl->gk" if want_w else None, "ngkl->gk" if fn.needs_input_grad[2] else None, x.shape,
     )
     xp = get_array_module(gy)
     c = x.shape[1]
@@ -559,7 +561,7 @@ def _group_backward(fn, gy, groups):
         dw = xp.zeros(c, dtype=gy.dtype) if dw is None else dw.reshape(c)
     if fn.needs_input_grad[2]:
         db = xp.zeros(c, dtype=gy.dtype) if db is None else db.reshape(c)
-    return None if dx4 is None else dx4.reshape(x.shape), dw, db
+    return dx, dw, db
 
 
 class GroupNormFast(GroupNorm):
@@ -605,19 +607,19 @@ class LayerNormFast(LayerNorm):
     def forward(self, x, weight, bias):
         w3 = None if weight is None else weight.reshape(1, 1, -1)
         b3 = None if bias is None else bias.reshape(1, 1, -1)
-        y4, mean, _, inv = _rows_forward(self._rows4(x), w3, b3, self.eps)
+        y, mean, _, inv = _rows_forward(self._rows4(x), w3, b3, self.eps, x.shape)
         self.save_for_backward(x, mean, inv, weight)
-        return y4.reshape(x.shape)
+        return y
 
     def backward(self, gy):
         """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
         dw = sum(gy * xhat);  db = sum(gy)   (means along each row of m = prod(normalized_shape))"""
         x, mean, inv, weight = self.saved_tensors
         want_w = self.needs_input_grad[1] and weight is not None
-        dx4, dw, db = _rows_backward(
+        dx, dw, db = _rows_backward(
             self._rows4(x), self._rows4(gy), mean, inv,
             None if weight is None else weight.reshape(1, 1, -1), self.needs_input_grad[0],
-            "ngkl->gkl" if want_w else None, "ngkl->gkl" if self.needs_input_grad[2] else None,
+            "ngkl->gkl" if want_w else None, "ngkl->gkl" if self.needs_input_grad[2] else None, x.shape,
         )
         xp = get_array_module(gy)
         shape = self.normalized_shape
@@ -625,4 +627,4 @@ class LayerNormFast(LayerNorm):
             dw = xp.zeros(shape, dtype=gy.dtype) if dw is None else dw.reshape(shape)
         if self.needs_input_grad[2]:
             db = xp.zeros(shape, dtype=gy.dtype) if db is None else db.reshape(shape)
-        return None if dx4 is None else dx4.reshape(x.shape), dw, db
+        return dx, dw, db
