@@ -536,32 +536,101 @@ def _grouped(x, groups):
 
 
 def _group_forward(fn, x, weight, bias, groups):
-    g, k = groups, x.shape[1] // groups
-    w3 = None if weight is None else weight.reshape(g, k, 1)
-    b3 = None if bias is None else bias.reshape(g, k, 1)
-    y, mean, var, inv = _rows_forward(_grouped(x, groups), w3, b3, fn.eps, x.shape)
+    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale and shift per
+    (sample, channel): two passes over x after the statistics. Returns y, mean, biased var."""
+    xp = get_array_module(x)
+    n, g, k = x.shape[0], groups, x.shape[1] // groups
+    x4 = _grouped(x, groups)
+    m = k * x4.shape[3]
+    y = xp.empty(x.shape, dtype=x.dtype)  # its own memory; y4 is a view of it
+    y4 = y.reshape(x4.shape)
+    mean, var_out, inv = (xp.empty((n, g), dtype=x.dtype) for _ in range(3))
+    w3 = None if weight is None else weight.reshape(g, k)
+    centered_any = []
+
+    def block(n0, n1):
+        xb, yb = x4[n0:n1], y4[n0:n1]
+        mu = xp.einsum("ngkl->ng", xb) / m
+        var = xp.einsum("ngkl,ngkl->ng", xb, xb) / m - mu * mu
+        centered = _cancels(mu, var)
+        if centered:  # two-pass variance, x - mean parked in y
+            xp.subtract(xb, mu[:, :, None, None], out=yb)
+            var = xp.einsum("ngkl,ngkl->ng", yb, yb) / m
+            centered_any.append(True)
+        iv = _inv_std(var, fn.eps)
+        scale = xp.broadcast_to(iv[:, :, None], iv.shape + (k,)) if w3 is None else iv[:, :, None] * w3
+        if centered:  # y = (x - mean) * scale + b
+            yb *= scale[..., None]
+            if bias is not None:
+                yb += bias.reshape(g, k, 1)
+        else:  # y = x * scale + (b - mean * scale)
+            shift = -mu[:, :, None] * scale
+            if bias is not None:
+                shift += bias.reshape(g, k)
+            xp.multiply(xb, scale[..., None], out=yb)
+            yb += shift[..., None]
+        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu, var, iv
+
+    _blocks(block, n, _samples_per_block(x4), xp)
+    fn.centered = bool(centered_any)
     fn.save_for_backward(x, mean, inv, weight)
-    return y, mean, var
+    return y, mean, var_out
 
 
 def _group_backward(fn, gy, groups):
     """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
-    dw = sum(gy * xhat);  db = sum(gy)"""
+    dw = sum(gy * xhat);  db = sum(gy)
+
+    Per (sample, channel) sums q = sum(gy), p = sum(gy * xhat) give dw and db (summed over
+    samples) and, times w and summed over a group's channels, the group's sums of dxhat and
+    dxhat * xhat. Then dx = a*gy + k*(x - mean) + s with a = inv_std*w, k = -inv_std**2 *
+    mean(dxhat*xhat), s = -inv_std*mean(dxhat): three passes."""
     x, mean, inv, weight = fn.saved_tensors
-    g, k = groups, x.shape[1] // groups
-    want_w = fn.needs_input_grad[1] and weight is not None
-    dx, dw, db = _rows_backward(
-        _grouped(x, groups), _grouped(gy, groups), mean, inv,
-        None if weight is None else weight.reshape(g, k, 1), fn.needs_input_grad[0],
-        "ngkl->gk" if want_w else None, "ngkl->gk" if fn.needs_input_grad[2] else None, x.shape,
-    )
     xp = get_array_module(gy)
-    c = x.shape[1]
-    if want_w:
-        dw = xp.zeros(c, dtype=gy.dtype) if dw is None else dw.reshape(c)
+    n, c = x.shape[0], x.shape[1]
+    g, k = groups, c // groups
+    x4, gy4 = _grouped(x, groups), _grouped(gy, groups)
+    m = k * x4.shape[3]
+    want_dx = fn.needs_input_grad[0]
+    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx or fn.centered else None
+    dx4 = None if dx is None else dx.reshape(x4.shape)
+    w3 = None if weight is None else weight.reshape(g, k)
+
+    def block(n0, n1):
+        xb, gb = x4[n0:n1], gy4[n0:n1]
+        mu, iv = mean[n0:n1][:, :, None], inv[n0:n1][:, :, None]
+        q = xp.einsum("ngkl->ngk", gb)
+        if fn.centered:  # x - mean, parked in dx
+            xc = dx4[n0:n1]
+            xp.subtract(xb, mu[..., None], out=xc)
+            p = xp.einsum("ngkl,ngkl->ngk", gb, xc)
+        else:
+            p = xp.einsum("ngkl,ngkl->ngk", gb, xb) - mu * q
+        p *= iv  # sum(gy * xhat) per (sample, channel)
+        part = (p.sum(axis=0), q.sum(axis=0))
+        if not want_dx:
+            return part
+        qw, pw = (q, p) if w3 is None else (q * w3, p * w3)  # sums of dxhat, dxhat * xhat
+        kk = -iv * iv * pw.sum(axis=2, keepdims=True) / m
+        ss = -iv * qw.sum(axis=2, keepdims=True) / m
+        a = xp.broadcast_to(iv, q.shape) if w3 is None else iv * w3
+        dxb = dx4[n0:n1]
+        if fn.centered:  # dxb holds x - mean
+            dxb *= kk[..., None]
+        else:  # k*(x - mean) + s = k*x + (s - k*mean)
+            xp.multiply(xb, kk[..., None], out=dxb)
+            ss = ss - kk * mu
+        dxb += ss[..., None]
+        dxb += gb * a[..., None]
+        return part
+
+    parts = _blocks(block, n, _samples_per_block(x4), xp)
+    dw = db = None
+    if fn.needs_input_grad[1] and weight is not None:
+        dw = sum(p[0] for p in parts).reshape(c)
     if fn.needs_input_grad[2]:
-        db = xp.zeros(c, dtype=gy.dtype) if db is None else db.reshape(c)
-    return dx, dw, db
+        db = sum(p[1] for p in parts).reshape(c)
+    return dx if want_dx else None, dw, db
 
 
 class GroupNormFast(GroupNorm):
