@@ -23,7 +23,8 @@ def _broadcast(tensors, what):
 
 
 def _check_attention(query, key, value, attn_mask, dropout_p, is_causal, scale):
-    """Validate the arguments; return the attention-weight shape (..., L, S) and the scale."""
+    """Validate the arguments; return the batch shape of the output, that of the attention
+    weights (query's and key's batch dims broadcast) and the scale."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         expect_tensor(t, _OP, name)
         if t.ndim < 2:

@@ -18,8 +18,8 @@ across threads, becomes tens of times slower. So:
 - ops made of many small products (attention's one per head) run them single-threaded and split
   the heads over this pool, whose idle threads sleep instead of spinning.
 
-Only the thread that imported minigrad first (in practice the main thread) changes the BLAS
-setting: OpenBLAS's thread count is process-wide, so workers of this pool never touch it.
+Only one thread changes the BLAS setting, the first one that applies the policy (in practice the
+main thread): OpenBLAS's thread count is process-wide, so workers of this pool never touch it.
 Without ``threadpoolctl`` (or with a BLAS it cannot control) the policy does nothing.
 """
 import itertools
