@@ -8,6 +8,12 @@ import minigrad as mg
 from minigrad.kernels import threads
 
 
+@pytest.fixture(autouse=True)
+def pool_even_when_busy(monkeypatch):
+    """The pool's paths run even on a loaded CI machine (where parallel_for would run inline)."""
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)
+
+
 def test_reference_kernels_switch_nests_and_is_per_thread():
     assert not mg.kernels.use_reference()
     with mg.kernels.reference_kernels():
@@ -93,3 +99,9 @@ def test_matmul_policy_gives_numpys_product(monkeypatch, sa, sb):
     r = threads.matmul(a32, b32)
     assert r.dtype == np.float32
     np.testing.assert_allclose(r, a32 @ b32, rtol=1e-5, atol=1e-5)
+
+
+def test_machine_busy_is_a_cached_bool(monkeypatch):
+    monkeypatch.undo()
+    assert threads.machine_busy() in (True, False)
+    assert threads.machine_busy() is threads._busy[1]

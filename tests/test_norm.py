@@ -548,9 +548,12 @@ def test_empty_batch_layers_and_buffers():
 def test_blocks_split_over_threads(monkeypatch, name):
     """One sample per block, blocks over both workers: the block loops of the fast kernels run on
     small inputs and agree with the loop references and gradcheck (incl. the cancellation path)."""
+    from minigrad.kernels import threads
     from minigrad.ops import norm as ops
 
     monkeypatch.setattr(ops, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)  # use the pool even on a busy machine
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
     for offset in (0.3, 40.0):
         x = arr(5, 4, 3, 2, seed=30, offset=offset)
         w, b = arr(4, seed=31), arr(4, seed=32)

@@ -25,10 +25,11 @@ Without ``threadpoolctl`` (or with a BLAS it cannot control) the policy does not
 import itertools
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
-    "num_workers", "parallel_for", "blas_threads", "blas_info", "matmul", "small_gemm",
+    "num_workers", "machine_busy", "parallel_for", "blas_threads", "blas_info", "matmul", "small_gemm",
     "SMALL_GEMM_FLOPS", "LARGE_GEMM_FLOPS",
 ]
 
@@ -100,20 +101,39 @@ class _Job:
             _local.in_worker = False
 
 
+_BUSY_RECHECK_S = 0.05
+_busy = [-1.0, False]  # [time of the last look, busy then]
+
+
+def machine_busy():
+    """True when at least as many OTHER threads are runnable right now as this process may use
+    cores (``/proc/loadavg``'s running count, looked at no more than every 50 ms, ~10 us a look).
+    Then splitting work only adds hand-offs: a second thread would get no core of its own."""
+    now = time.monotonic()
+    if now - _busy[0] < _BUSY_RECHECK_S:
+        return _busy[1]
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])  # includes this thread
+    except (OSError, ValueError, IndexError):  # not Linux: assume idle
+        running = 1
+    _busy[0], _busy[1] = now, running - 1 >= _cores()
+    return _busy[1]
+
+
 def parallel_for(fn, n, block):
     """``[fn(lo, hi) for each block]`` over ``range(n)`` cut into blocks of ``block`` items (the
     last one shorter); returns the blocks' results in order.
 
     The blocks run on the calling thread and ``num_workers() - 1`` pool threads, each taking the
-    next unclaimed block when it is free. On a loaded machine a pool thread that gets no core
-    simply claims nothing: the caller does the work and never waits for a thread that has not
-    started. ``fn`` must write only to its own block's slice, and return what is to be combined
+    next unclaimed block when it is free, so a pool thread that gets no core simply claims
+    nothing; on a machine already busy (``machine_busy()``) they all run on the calling thread. ``fn`` must write only to its own block's slice, and return what is to be combined
     afterwards (partial sums).
     """
     block = max(int(block), 1)
     bounds = [(lo, min(lo + block, n)) for lo in range(0, n, block)] or [(0, n)]
     helpers = min(num_workers(), len(bounds)) - 1
-    if helpers <= 0 or getattr(_local, "in_worker", False):
+    if helpers <= 0 or getattr(_local, "in_worker", False) or machine_busy():
         return [fn(lo, hi) for lo, hi in bounds]
     job = _Job(fn, bounds)
     pool = _get_pool(helpers)
@@ -164,7 +184,8 @@ def matmul(a, b):
     if flops >= LARGE_GEMM_FLOPS:
         return a @ b
     workers = num_workers()
-    if flops < SMALL_GEMM_FLOPS or workers == 1 or a.ndim != 2 or b.ndim != 2 or m < 2 * workers:
+    if (flops < SMALL_GEMM_FLOPS or workers == 1 or a.ndim != 2 or b.ndim != 2 or m < 2 * workers
+            or machine_busy()):
         with blas_threads(1):
             return a @ b
     out = np.empty((m, n), dtype=np.result_type(a, b))
