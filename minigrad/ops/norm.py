@@ -28,7 +28,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.threads import parallel_for
+from ..kernels.threads import parallel_for, scratch
 
 
 def _spatial(x):
@@ -491,24 +491,27 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
     def block(n0, n1):
         xb, gb = x4[n0:n1], gy4[n0:n1]
         mu, iv = mean[n0:n1].reshape(-1, 1), inv[n0:n1].reshape(-1, 1)
-        xhat = xp.subtract(xb.reshape(-1, m), mu)
+        # xhat, built in dx's block when dx is wanted (then turned into dx), else in scratch
+        xhat4 = dx4[n0:n1] if want_dx else _work(xb.shape, xb.dtype, xp)
+        xhat = xhat4.reshape(-1, m)
+        xp.subtract(xb.reshape(-1, m), mu, out=xhat)
         xhat *= iv
-        xhat4 = xhat.reshape(xb.shape)
         dw = None if w_sum is None else xp.einsum(w_sum.replace("->", ",ngkl->"), gb, xhat4)
         db = None if b_sum is None else xp.einsum(b_sum, gb)
         if not want_dx:
             return dw, db
-        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), built in dx's block
-        dx2 = dx4[n0:n1].reshape(-1, m)
+        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place of xhat
         if w3 is None:
             dxhat2 = gb.reshape(-1, m)
         else:
-            xp.multiply(gb, w3, out=dx4[n0:n1])
-            dxhat2 = dx2
+            dxhat4 = _work(gb.shape, gb.dtype, xp)
+            xp.multiply(gb, w3, out=dxhat4)
+            dxhat2 = dxhat4.reshape(-1, m)
         mean_dxhat = xp.einsum("rm->r", dxhat2)[:, None] / m
         mean_dxhat_xhat = xp.einsum("rm,rm->r", dxhat2, xhat)[:, None] / m
-        xhat *= mean_dxhat_xhat
-        xp.subtract(dxhat2, xhat, out=dx2)
+        dx2 = xhat
+        dx2 *= -mean_dxhat_xhat
+        dx2 += dxhat2
         dx2 -= mean_dxhat
         dx2 *= iv
         return dw, db
@@ -520,6 +523,11 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
     if b_sum is not None:
         db = sum(p[1] for p in parts if p[1] is not None) if parts else None
     return dx, dw, db
+
+
+def _work(shape, dtype, xp):
+    """A block-sized temporary: the thread's reused scratch buffer (NumPy), else a fresh array."""
+    return scratch(shape, dtype) if xp is np else xp.empty(shape, dtype=dtype)
 
 
 def _blocks(block, n, per, xp):
@@ -621,7 +629,7 @@ def _group_backward(fn, gy, groups):
             xp.multiply(xb, kk[..., None], out=dxb)
             ss = ss - kk * mu
         dxb += ss[..., None]
-        dxb += gb * a[..., None]
+        dxb += xp.multiply(gb, a[..., None], out=_work(gb.shape, gb.dtype, xp))
         return part
 
     parts = _blocks(block, n, _samples_per_block(x4), xp)
