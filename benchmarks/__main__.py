@@ -1,4 +1,5 @@
-"""Run every benchmark script: ``python -m benchmarks [name ...]`` (names like ``core``, ``conv``)."""
+"""Run every benchmark script: ``python -m benchmarks [name ...] [--option ...]`` (names like ``core``,
+``conv``; options are read by the scripts from ``sys.argv``)."""
 import importlib
 import pkgutil
 import sys
@@ -8,10 +9,11 @@ from pathlib import Path
 def main(argv):
     here = Path(__file__).parent
     names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    chosen = argv or names
-    for name in chosen:
+    words = [a for a in argv if not a.startswith("-") and not a.replace(".", "", 1).isdigit()]  # not options
+    for name in words:
         if name not in names:
             raise SystemExit(f"unknown benchmark {name!r}; available: {', '.join(names)}")
+    for name in words or names:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         module.main()
 

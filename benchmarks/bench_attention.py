@@ -5,15 +5,15 @@
 Cases: sdpa with B=8, H=8, L=S=128, E=64 (plain and causal), forward and forward+backward;
 embedding with a 10000 x 256 table and 32 x 128 indices, forward and forward+backward.
 
-Note on threads: attention runs 64 small GEMMs per matmul. With PyTorch's thread pool alive in the
-same process, OpenBLAS's two threads and PyTorch's contend for the 2 cores and each small GEMM can
-wait on a sleeping thread: measured 2-5x slower minigrad times (up to 50x when other processes load
-the machine). ``OPENBLAS_NUM_THREADS=1 python3 -m benchmarks.bench_attention`` measures minigrad
-as it runs without PyTorch loaded (as fast as with 2 threads for GEMMs this small).
+Threads: attention runs one small product per head. minigrad's fast path runs them with one BLAS
+thread each and spreads head blocks over its own pool (``minigrad.kernels.threads``), so that
+OpenBLAS's spinning threads neither fight PyTorch's pool in this process nor other processes on a
+loaded machine (before: 2-70x slower under load). The first line printed says which BLAS kernel
+and how many threads each library uses.
 """
 import sys
 
-from benchmarks.runner import Bench, configure
+from benchmarks.runner import Bench, configure, describe_threads
 
 torch = configure()
 
@@ -97,6 +97,7 @@ def bench_embedding(bench, V=10000, D=256, shape=(32, 128), name="embedding"):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     repeat = 3 if "--quick" in argv else 15
+    describe_threads(torch)
     bench = Bench("scaled_dot_product_attention", repeat=repeat)
     bench_sdpa(bench)
     bench.report()

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.runner import Bench, configure
+from benchmarks.runner import Bench, configure, describe_threads
 
 torch = configure()
 
@@ -106,6 +106,7 @@ def _cases(bench, name, ours_fn, theirs_fn, o, t):
 
 
 def main():
+    describe_threads(torch)
     if "--cpu" in sys.argv:
         bench = CpuBench("normalization (float32)")
     else:

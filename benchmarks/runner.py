@@ -76,3 +76,17 @@ class Bench:
         if ratios:
             print(f"worst ratio {max(ratios):.2f}, median ratio {statistics.median(ratios):.2f} (minigrad / PyTorch)")
         return self.rows
+
+
+def describe_threads(torch=None):
+    """Print the BLAS minigrad's NumPy runs (library, kernel, threads), minigrad's pool size and
+    PyTorch's thread count, so that a table says what it measured."""
+    from minigrad.kernels.threads import blas_info
+
+    info = blas_info()
+    line = (f"NumPy BLAS: {info.get('internal_api', '?')} {info.get('version', '')} kernel "
+            f"{info.get('architecture', '?')}, {info.get('num_threads', '?')} threads "
+            f"({info.get('threading_layer', '?')}); minigrad pool: {info['minigrad_workers']} threads")
+    if torch is not None:
+        line += f"; PyTorch {torch.__version__}: {torch.get_num_threads()} threads"
+    print(line, flush=True)

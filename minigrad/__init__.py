@@ -1,5 +1,5 @@
 """minigrad: a from-scratch tensor and autograd framework on NumPy (CPU) and CuPy (GPU)."""
-from . import cuda
+from . import cuda, kernels
 from .autograd import detect_anomaly, enable_grad, grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Generator, device, manual_seed
 from .creation import (

@@ -397,9 +397,16 @@ class Function:
                     metas[i] = (metas[i][0], metas[i][1], None, None)
         self._saved, self._saved_meta = tuple(saved), tuple(metas)
 
+    @classmethod
+    def op_name(cls):
+        """The op's name in messages and drawings; a fast path (``XFast``, a subclass of the reference
+        ``X``) reports as ``X``: which kernels ran is machinery, not math."""
+        name = cls.__name__
+        return name[:-4] if name.endswith("Fast") and len(name) > 4 else name
+
     @property
     def name(self):
-        return type(self).__name__ + "Backward"
+        return self.op_name() + "Backward"
 
     def forward(self, *arrays):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -405,3 +405,54 @@ def test_char_lm_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "loss.png").exists()
     assert len(result["losses"]) == 3 and np.isfinite(result["losses"]).all()
     assert all(len(s) >= 10 for s in result["samples"])
+
+
+# --------------------------------------------------------------------------- both kernels
+# Every test in this file runs twice: with the fast kernels (F's default) and the reference Function.
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "bool", "float"])
+def test_head_blocks_split_over_threads(monkeypatch, mask_kind):
+    """One head per block and one block per worker: the loops and threads of the fast path run
+    on small inputs, and agree with the loop reference and gradcheck."""
+    from minigrad.kernels import threads
+    from minigrad.ops import attention as ops
+
+    monkeypatch.setattr(ops, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)  # use the pool even on a busy machine
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    B, H, L, S, E = 2, 3, 4, 5, 3
+    q, k, v = arr(B, H, L, E, seed=60), arr(B, 1, S, E, seed=61), arr(B, H, S, 2, seed=62)
+    mask, causal = None, mask_kind == "causal"
+    if mask_kind == "bool":
+        mask = np.random.default_rng(63).random((H, L, S)) > 0.3
+    elif mask_kind == "float":
+        mask = arr(B, H, L, S, seed=64)
+    tq, tk, tv = tensors(q, k, v)
+    tm = None if mask is None else mg.tensor(mask, requires_grad=mask.dtype != bool)
+    out = F.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm, is_causal=causal)
+    exp = ref_sdpa(q, k, v, None if mask is None else mask, is_causal=causal)[0]
+    np.testing.assert_allclose(out.numpy(), exp, rtol=1e-10, atol=1e-12)
+    inputs = (tq, tk, tv) if tm is None or not tm.requires_grad else (tq, tk, tv, tm)
+    fn = lambda q, k, v, m=tm: F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=causal)  # noqa: E731
+    assert gradcheck(fn, inputs)
+
+
+def test_fast_and_reference_agree_in_float32_with_dropout():
+    q, k, v = (arr(2, 4, 16, 8, seed=s, dtype=np.float32) for s in (70, 71, 72))
+    outs = []
+    for reference in (False, True):
+        with mg.kernels.reference_kernels(reference):
+            tq, tk, tv = tensors(q, k, v)
+            mg.manual_seed(3)
+            out, w = _attention_with_weights(tq, tk, tv, dropout_p=0.3)
+            (out.sum() + (w * w).sum()).backward()
+            outs.append([out.numpy(), w.numpy(), tq.grad.numpy(), tk.grad.numpy(), tv.grad.numpy()])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(autouse=True, params=["fast", "reference"])
+def kernels(request):
+    with mg.kernels.reference_kernels(request.param == "reference"):
+        yield request.param

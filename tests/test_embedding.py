@@ -190,3 +190,10 @@ def test_embedding_study_example_runs(tmp_path, monkeypatch):
     assert result["losses"][-1] < 0.5 * result["losses"][0]
     near, far = result["near_far"]
     assert near > far + 0.5  # the learned vectors order the digits
+
+
+# Every test in this file runs twice: with the fast kernels (F's default) and the reference Function.
+@pytest.fixture(autouse=True, params=["fast", "reference"])
+def kernels(request):
+    with mg.kernels.reference_kernels(request.param == "reference"):
+        yield request.param

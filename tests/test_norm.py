@@ -488,3 +488,114 @@ def test_batch_norm_channels_last_memory_gives_same_results():
     for a, c in zip(outs[:2], outs[2:]):
         for u, v in zip(a, c):
             np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------ edge cases, both kernels
+
+
+def test_wrong_argument_types_raise_instead_of_truncating():
+    x = mg.zeros(2, 4, 3)
+    with pytest.raises(TypeError, match="layer_norm.*normalized_shape.*2.7"):
+        F.layer_norm(x, 2.7)
+    with pytest.raises(TypeError, match="layer_norm.*normalized_shape"):
+        F.layer_norm(x, (4, 3.0))
+    with pytest.raises(TypeError, match="group_norm.*num_groups.*2.5"):
+        F.group_norm(x, 2.5)
+    with pytest.raises(TypeError, match="GroupNorm.*num_groups"):
+        nn.GroupNorm(2.5, 4)
+    with pytest.raises(TypeError, match="LayerNorm.*normalized_shape"):
+        nn.LayerNorm(2.7)
+    assert F.group_norm(x, np.int64(2)).shape == (2, 4, 3)  # NumPy integers are integers
+
+
+EMPTY_CASES = [
+    ("batch_norm train", (0, 3, 4, 4), lambda x, w, b: F.batch_norm(x, mg.zeros(3, dtype=x.dtype), mg.ones(3, dtype=x.dtype), w, b, training=True)),
+    ("batch_norm eval", (0, 3, 4), lambda x, w, b: F.batch_norm(x, mg.zeros(3, dtype=x.dtype), mg.ones(3, dtype=x.dtype), w, b)),
+    ("batch_norm 2d", (0, 3), lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)),
+    ("group_norm", (0, 3, 2, 2), lambda x, w, b: F.group_norm(x, 3, w, b)),
+    ("instance_norm", (0, 3, 2, 2), lambda x, w, b: F.instance_norm(x, mg.zeros(3, dtype=x.dtype), mg.ones(3, dtype=x.dtype), w, b)),
+    ("layer_norm", (0, 5, 3), lambda x, w, b: F.layer_norm(x, 3, w[:3], b[:3])),
+]
+
+
+@pytest.mark.parametrize("name,shape,fn", EMPTY_CASES, ids=[c[0] for c in EMPTY_CASES])
+def test_empty_batch_forward_and_backward(name, shape, fn):
+    x = mg.tensor(np.zeros(shape), requires_grad=True)
+    w, b = mg.tensor(arr(3, seed=1), requires_grad=True), mg.tensor(arr(3, seed=2), requires_grad=True)
+    y = fn(x, w, b)
+    assert y.shape == shape
+    y.sum().backward()
+    assert x.grad.shape == shape
+    assert w.grad is not None and (w.grad.numpy() == 0).all() and (b.grad.numpy() == 0).all()
+
+
+def test_empty_batch_layers_and_buffers():
+    bn = nn.BatchNorm2d(3)
+    y = bn(mg.zeros(0, 3, 4, 4))
+    assert y.shape == (0, 3, 4, 4)
+    np.testing.assert_array_equal(bn.running_mean.numpy(), np.zeros(3))  # no samples: no statistics
+    np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(3))
+    inorm = nn.InstanceNorm2d(3, track_running_stats=True)
+    assert inorm(mg.zeros(0, 3, 2, 2)).shape == (0, 3, 2, 2)
+    np.testing.assert_array_equal(inorm.running_var.numpy(), np.ones(3))
+    for layer, shape in ((nn.GroupNorm(2, 4), (0, 4, 3)), (nn.LayerNorm(4), (0, 4)), (nn.BatchNorm1d(4), (0, 4))):
+        x = mg.zeros(*shape, requires_grad=True)
+        layer(x).sum().backward()
+        assert x.grad.shape == shape and (layer.weight.grad.numpy() == 0).all()
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "group_norm", "instance_norm"])
+def test_blocks_split_over_threads(monkeypatch, name):
+    """One sample per block, blocks over both workers: the block loops of the fast kernels run on
+    small inputs and agree with the loop references and gradcheck (incl. the cancellation path)."""
+    from minigrad.kernels import threads
+    from minigrad.ops import norm as ops
+
+    monkeypatch.setattr(ops, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)  # use the pool even on a busy machine
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    for offset in (0.3, 40.0):
+        x = arr(5, 4, 3, 2, seed=30, offset=offset)
+        w, b = arr(4, seed=31), arr(4, seed=32)
+        if name == "layer_norm":
+            fn = lambda x, w, b: F.layer_norm(x, (3, 2), w, b)  # noqa: E731
+            w, b = arr(3, 2, seed=31), arr(3, 2, seed=32)
+            exp = ref_layer_norm(x, 2, w, b)
+        elif name == "group_norm":
+            fn = lambda x, w, b: F.group_norm(x, 2, w, b)  # noqa: E731
+            exp = ref_group_norm(x, 2, w, b)
+        else:
+            fn = lambda x, w, b: F.instance_norm(x, weight=w, bias=b)  # noqa: E731
+            exp = ref_group_norm(x, 4, w, b)
+        np.testing.assert_allclose(fn(t64(x), t64(w), t64(b)).numpy(), exp, rtol=1e-10, atol=1e-10)
+        assert gradcheck(fn, (t64(x), t64(w), t64(b)))
+
+
+@pytest.mark.parametrize("offset", [0.5, 300.0])
+def test_fast_and_reference_agree_in_float32(offset):
+    x = arr(6, 8, 4, 4, seed=40, offset=offset).astype(np.float32)
+    gy = arr(6, 8, 4, 4, seed=41).astype(np.float32)
+    w, b = arr(8, seed=42).astype(np.float32), arr(8, seed=43).astype(np.float32)
+    fns = [lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+           lambda x, w, b: F.batch_norm(x, mg.zeros(8), mg.ones(8) * 2, w, b),
+           lambda x, w, b: F.group_norm(x, 4, w, b),
+           lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+           lambda x, w, b: F.layer_norm(x, (8, 4, 4))]
+    for fn in fns:
+        results = []
+        for reference in (False, True):
+            with mg.kernels.reference_kernels(reference):
+                ts = [mg.tensor(a, requires_grad=True) for a in (x, w, b)]
+                y = fn(*ts)
+                y.backward(mg.tensor(gy))
+                results.append([y.numpy()] + [t.grad.numpy() for t in ts if t.grad is not None])
+        for fast, ref in zip(*results):
+            assert fast.dtype == np.float32
+            np.testing.assert_allclose(fast, ref, rtol=2e-3, atol=2e-3 * max(np.abs(ref).max(), 1))
+
+
+# Every test in this file runs twice: with the fast kernels (F's default) and the reference Functions.
+@pytest.fixture(autouse=True, params=["fast", "reference"])
+def kernels(request):
+    with mg.kernels.reference_kernels(request.param == "reference"):
+        yield request.param

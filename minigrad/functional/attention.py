@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from ..ops.attention import ScaledDotProductAttention
+from ..kernels.mode import use_reference
+from ..ops.attention import ScaledDotProductAttention, ScaledDotProductAttentionFast
 from .checks import check_same_device, expect_tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -22,7 +23,8 @@ def _broadcast(tensors, what):
 
 
 def _check_attention(query, key, value, attn_mask, dropout_p, is_causal, scale):
-    """Validate the arguments; return the attention-weight shape (..., L, S) and the scale."""
+    """Validate the arguments; return the batch shape of the output, that of the attention
+    weights (query's and key's batch dims broadcast) and the scale."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         expect_tensor(t, _OP, name)
         if t.ndim < 2:
@@ -67,7 +69,16 @@ def _check_attention(query, key, value, attn_mask, dropout_p, is_causal, scale):
         raise ValueError(f"{_OP}: dropout_p must be in [0, 1], got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    return batch, float(scale)
+    return batch, scores[:-2], float(scale)
+
+
+def _op(batch, scores_batch, dropout_p, need_weights):
+    """The Function to run: the fast one unless reference kernels are requested. The fast one
+    works on the full batch shape; when value's batch dims broadcast beyond the scores', the
+    weights (returned, or dropped out) keep the scores' shape, which only the reference gives."""
+    if use_reference() or (batch != scores_batch and (dropout_p > 0 or need_weights)):
+        return ScaledDotProductAttention
+    return ScaledDotProductAttentionFast
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -81,8 +92,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     are dropped out (always: pass 0 in evaluation). A row with every position masked yields zeros
     (as PyTorch 2.5+ does) rather than NaN.
     """
-    _, scale = _check_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
-    return ScaledDotProductAttention.apply(
+    batch, scores_batch, scale = _check_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    return _op(batch, scores_batch, dropout_p, False).apply(
         query, key, value, attn_mask,
         scale=scale, is_causal=bool(is_causal), dropout_p=float(dropout_p), need_weights=False,
     )
@@ -91,8 +102,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 def _attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, scale=None):
     """Like ``scaled_dot_product_attention`` but returns ``(output, weights)``, the weights after
     dropout; both are differentiable (used by ``nn.MultiheadAttention``)."""
-    _, scale = _check_attention(query, key, value, attn_mask, dropout_p, False, scale)
-    return ScaledDotProductAttention.apply(
+    batch, scores_batch, scale = _check_attention(query, key, value, attn_mask, dropout_p, False, scale)
+    return _op(batch, scores_batch, dropout_p, True).apply(
         query, key, value, attn_mask,
         scale=scale, is_causal=False, dropout_p=float(dropout_p), need_weights=True,
     )

@@ -1,7 +1,8 @@
 """Embedding lookup (``F.embedding``); the math is in ``minigrad.ops.embedding``."""
 from ..autograd import no_grad
 from ..backend import get_array_module
-from ..ops.embedding import Embedding
+from ..kernels.mode import use_reference
+from ..ops.embedding import Embedding, EmbeddingFast
 from .checks import check_same_device, expect_tensor
 
 __all__ = ["embedding"]
@@ -60,4 +61,5 @@ def embedding(input, weight, padding_idx=None, max_norm=None):  # noqa: A002 - P
         padding_idx %= num
     if max_norm is not None and idx.size:
         _renorm_(weight, idx, float(max_norm))
-    return Embedding.apply(input, weight, padding_idx=padding_idx)
+    fn = Embedding if use_reference() else EmbeddingFast
+    return fn.apply(input, weight, padding_idx=padding_idx)

@@ -1,9 +1,13 @@
 """Normalization: ``batch_norm``, ``layer_norm``, ``group_norm``, ``instance_norm``.
 
 The math and the hand-derived backwards live in ``minigrad/ops/norm.py``; these functions check
-arguments and dispatch. Running buffers (``running_mean``, ``running_var``) are updated IN PLACE:
+arguments and dispatch: to the fast Functions, or to the reference ones inside
+``minigrad.kernels.reference_kernels()``. An empty batch (N = 0) gives an empty result. Running buffers (``running_mean``, ``running_var``) are updated IN PLACE:
 their ``.data`` arrays change, so a module's buffers see the new values.
 """
+import operator
+
+from ..kernels.mode import use_reference
 from ..ops import norm as ops
 from .checks import check_same_device, expect_float, expect_tensor
 
@@ -28,6 +32,22 @@ def _check_affine_dtype(op, input, weight, bias):
 def _check_running(op, running_mean, running_var):
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+
+
+def _spatial_size(input):
+    n = 1
+    for s in input.shape[2:]:
+        n *= s
+    return n
+
+
+def _as_int(op, name, value):
+    """``value`` as an int; a float (2.5) or other non-integer raises TypeError naming ``name``
+    instead of being truncated."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{op}: '{name}' must be an int, got {value!r} ({type(value).__name__})") from None
 
 
 def _check_input(op, input, min_ndim, layout):
@@ -62,7 +82,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     check_same_device(op, input, running_mean, running_var, weight, bias)
     training = bool(training)
     if training:
-        if input.numel() // input.shape[1] <= 1:
+        if input.shape[0] * _spatial_size(input) == 1:  # PyTorch's check (an empty batch passes)
             raise ValueError(
                 f"{op}: expected more than 1 value per channel when training, got input of shape {input.shape}"
             )
@@ -73,7 +93,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             )
     elif running_mean is None:
         raise RuntimeError(f"{op}: running_mean and running_var must be given when training=False")
-    return ops.BatchNorm.apply(
+    fn = ops.BatchNorm if use_reference() else ops.BatchNormFast
+    return fn.apply(
         input, weight, bias, running_mean, running_var,
         training=training, momentum=None if momentum is None else float(momentum), eps=float(eps),
     )
@@ -85,9 +106,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     op = "layer_norm"
     expect_tensor(input, op, "input")
     expect_float(input, op, "input")
-    if isinstance(normalized_shape, int):
+    if not isinstance(normalized_shape, (tuple, list)) and not hasattr(normalized_shape, "__iter__"):
         normalized_shape = (normalized_shape,)
-    shape = tuple(int(s) for s in normalized_shape)
+    shape = tuple(_as_int(op, "normalized_shape", s) for s in normalized_shape)
     if not shape or input.ndim < len(shape) or input.shape[input.ndim - len(shape):] != shape:
         raise ValueError(
             f"{op}: normalized_shape={shape} must match the trailing dims of the input, "
@@ -99,7 +120,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise ValueError(f"{op}: expected '{name}' of shape {shape} (normalized_shape), got {t.shape}")
     _check_affine_dtype(op, input, weight, bias)
     check_same_device(op, input, weight, bias)
-    return ops.LayerNorm.apply(input, weight, bias, normalized_shape=shape, eps=float(eps))
+    fn = ops.LayerNorm if use_reference() else ops.LayerNormFast
+    return fn.apply(input, weight, bias, normalized_shape=shape, eps=float(eps))
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -107,7 +129,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     each sample's group over (C / num_groups, *spatial); then ``* weight + bias`` per channel."""
     op = "group_norm"
     _check_input(op, input, 2, "(N, C, *spatial)")
-    num_groups = int(num_groups)
+    num_groups = _as_int(op, "num_groups", num_groups)
     c = input.shape[1]
     if num_groups <= 0 or c % num_groups != 0:
         raise ValueError(
@@ -121,7 +143,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     _check_per_channel(op, input, weight=weight, bias=bias)
     _check_affine_dtype(op, input, weight, bias)
     check_same_device(op, input, weight, bias)
-    return ops.GroupNorm.apply(input, weight, bias, num_groups=num_groups, eps=float(eps))
+    fn = ops.GroupNorm if use_reference() else ops.GroupNormFast
+    return fn.apply(input, weight, bias, num_groups=num_groups, eps=float(eps))
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -142,7 +165,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     check_same_device(op, input, running_mean, running_var, weight, bias)
     use_input_stats = bool(use_input_stats)
     if use_input_stats:
-        if input.numel() // (input.shape[0] * input.shape[1]) <= 1:
+        if _spatial_size(input) == 1:  # PyTorch's check (an empty batch passes)
             raise ValueError(
                 f"{op}: expected more than 1 spatial element when training, got input of shape {input.shape}"
             )
@@ -150,7 +173,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
             raise ValueError(f"{op}: momentum must be a number when running buffers are updated, got None")
     elif running_mean is None:
         raise ValueError(f"{op}: running_mean and running_var must be given when use_input_stats=False")
-    return ops.InstanceNorm.apply(
+    fn = ops.InstanceNorm if use_reference() else ops.InstanceNormFast
+    return fn.apply(
         input, weight, bias, running_mean, running_var,
         use_input_stats=use_input_stats, momentum=None if momentum is None else float(momentum), eps=float(eps),
     )

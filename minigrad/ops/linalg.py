@@ -2,6 +2,7 @@
 from ..autograd import Function
 from ..backend import get_array_module
 from . import graph
+from ..kernels.threads import matmul
 from .broadcast import sum_to
 from .shape import Permute, Reshape
 
@@ -12,7 +13,7 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        return a @ b
+        return matmul(a, b)  # a @ b, with minigrad's BLAS thread policy
 
     def backward(self, gy):
         """da = gy @ b^T;  db = a^T @ gy  (batch axes summed back where they were broadcast)"""
@@ -28,9 +29,9 @@ class MatMul(Function):
             g = g[..., None, :]
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = sum_to(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = sum_to(matmul(g, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:
-            gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            gb = sum_to(matmul(xp.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
     def backward_graph(self, gy):

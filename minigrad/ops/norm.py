@@ -1,4 +1,4 @@
-"""Normalization: batch, group, instance and layer norm, each one op with a fused backward.
+"""Normalization: batch, group, instance and layer norm.
 
 All four normalise groups of m values with the group's mean and BIASED variance,
     xhat = (x - mean) * inv_std,        inv_std = 1 / sqrt(var + eps),
@@ -10,52 +10,276 @@ then scale and shift per feature: y = xhat * w + b. They differ only in what a g
 
 Backward. Write dxhat = gy * w. x reaches xhat directly and through mean and inv_std, which
 depend on every x of its group; differentiating the three paths and collecting terms gives, per
-group of m values,
-    dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat))
+group of m values (mean() is the mean over the group),
+    dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
 and dw = sum(gy * xhat), db = sum(gy) over every axis that w and b are broadcast along.
 
-Speed (NumPy runs each pass over a big array on one core, so the number of passes is the cost):
-- per-group sums are ``einsum``s, which multiply and add in one pass without a temporary;
-- the variance is taken in one pass as mean(x*x) - mean**2, which is exact enough unless
-  mean**2 is many times var (then digits cancel): such groups get the two-pass variance
-  mean((x - mean)**2) instead, and the backward sums use (x - mean) too;
-- y = x * scale + shift with per-group scale and shift, written with ``out=`` into the result;
-- only the input x (no copy) and the per-group mean and inv_std are saved for backward;
-- every per-group vector is cast to the input's dtype before it touches a big array, so float32
-  stays float32.
-"""
-import threading
+Two Functions per op. The reference ones (``BatchNorm``, ``GroupNorm``, ``InstanceNorm``,
+``LayerNorm``) compute exactly the lines above, one named array per step, with NumPy's
+``mean``/``sum``: read them against the formulas. The fast ones (``...Fast``, at the end of this
+file; what ``F`` runs unless ``minigrad.kernels.reference_kernels()`` is active) give the same
+numbers with fewer passes over memory, cache-sized blocks and both cores.
 
+An empty batch (N = 0) gives an empty output, zero gradients for w and b, and leaves running
+buffers as they are (PyTorch sets them to NaN for instance norm; a batch without samples carries
+no statistics).
+"""
 import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.threads import parallel_for, scratch
+
+
+def _spatial(x):
+    """The number of positions per channel of (N, C, *spatial) (1 without spatial dims)."""
+    n = 1
+    for s in x.shape[2:]:
+        n *= s
+    return n
+
+
+def _channels_view(a):
+    """(N, C, *spatial) -> an (N, C, L) view (a copy only if ``a`` is not contiguous)."""
+    return a.reshape(a.shape[0], a.shape[1], _spatial(a))
+
+
+def _normalize(xg, axes, eps):
+    """Normalise ``xg`` over ``axes`` (the values of one group): returns xhat, mean, inv_std,
+    with mean and inv_std kept broadcastable against ``xg``; var is the biased variance."""
+    xp = get_array_module(xg)
+    mean = xg.mean(axis=axes, keepdims=True)
+    xc = xg - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    return xc * inv_std, mean, var, inv_std
+
+
+def _normalize_backward(dxhat, xhat, inv_std, axes):
+    """dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), means over a group."""
+    mean_dxhat = dxhat.mean(axis=axes, keepdims=True)
+    mean_dxhat_xhat = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+def _update_running(running, momentum, batch_stat):
+    """running = (1 - momentum) * running + momentum * batch_stat, in place."""
+    running *= 1 - momentum
+    running += momentum * batch_stat.astype(running.dtype)
+
+
+def _empty_backward(gy, weight):
+    """Gradients for an empty batch: an empty dx, zeros for the per-channel w and b."""
+    xp = get_array_module(gy)
+    db = xp.zeros(gy.shape[1], dtype=gy.dtype)
+    return xp.zeros_like(gy), None if weight is None else xp.zeros_like(db), db
+
+
+# ------------------------------------------------------------------ batch norm
+
+
+class BatchNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (per channel; batch statistics in training)
+
+    In training, mean and the biased var are taken over (N, *spatial) of each channel, and the
+    running buffers (when given) are updated IN PLACE with PyTorch's convention
+        running = (1 - momentum) * running + momentum * batch_stat        (momentum = 0.1)
+    where running_var uses the UNBIASED batch variance m / (m - 1) * var. Many textbooks write
+    the same update as running = 0.9 * running + 0.1 * batch and call 0.9 the momentum: PyTorch's
+    momentum is one minus the textbook's. Out of training the running mean and var are the
+    statistics, and the op is an affine map.
+    """
+
+    saved_names = ("x", "mean", "inv_std", "weight")
+    _axes = (0, 2)  # of the (N, C, L) view: a channel's values
+
+    def forward(self, x, weight, bias, running_mean, running_var):
+        xp = get_array_module(x)
+        x3 = _channels_view(x)
+        if x.size == 0:  # an empty batch: nothing to normalise, buffers unchanged
+            self.save_for_backward(x, None, None, weight)
+            return xp.zeros_like(x)
+        if self.training:
+            xhat, mean, var, inv_std = _normalize(x3, self._axes, self.eps)
+            if running_mean is not None:
+                m = x3.shape[0] * x3.shape[2]
+                _update_running(running_mean, self.momentum, mean.reshape(-1))
+                _update_running(running_var, self.momentum, var.reshape(-1) * (m / (m - 1)))  # unbiased
+        else:  # the running statistics (copies: the buffers may change before backward)
+            mean = running_mean.astype(x.dtype).reshape(1, -1, 1)
+            inv_std = 1.0 / xp.sqrt(running_var.astype(x.dtype).reshape(1, -1, 1) + self.eps)
+            xhat = (x3 - mean) * inv_std
+        y = xhat
+        if weight is not None:
+            y = y * weight[:, None]
+        if bias is not None:
+            y = y + bias[:, None]
+        self.save_for_backward(x, mean, inv_std, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        (training; inv_std * dxhat with running statistics);  dw = sum(gy * xhat);  db = sum(gy)
+        (means and sums over N and spatial, per channel)"""
+        x, mean, inv_std, weight = self.saved_tensors
+        if gy.size == 0:
+            return _empty_backward(gy, weight) + (None, None)
+        x3, gy3 = _channels_view(x), _channels_view(gy)
+        xhat = (x3 - mean) * inv_std
+        dxhat = gy3 if weight is None else gy3 * weight[:, None]
+        if self.training:
+            dx = _normalize_backward(dxhat, xhat, inv_std, self._axes)
+        else:  # fixed statistics: x reaches y only directly
+            dx = inv_std * dxhat
+        dw = None if weight is None else (gy3 * xhat).sum(axis=self._axes)
+        db = gy3.sum(axis=self._axes)
+        return dx.reshape(x.shape), dw, db, None, None
+
+
+# ------------------------------------------------------------------ group and instance norm
+
+
+class GroupNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample over C/G channels x spatial)"""
+
+    saved_names = ("x", "mean", "inv_std", "weight")
+
+    def _groups(self, x):
+        """(N, C, *spatial) -> (N, G, C/G * spatial): one row of values per group."""
+        return x.reshape(x.shape[0], self.num_groups, (x.shape[1] // self.num_groups) * _spatial(x))
+
+    def forward(self, x, weight, bias):
+        xhat, mean, _, inv_std = _normalize(self._groups(x), (2,), self.eps)
+        y = _channels_view(xhat.reshape(x.shape))
+        if weight is not None:
+            y = y * weight[:, None]
+        if bias is not None:
+            y = y + bias[:, None]
+        self.save_for_backward(x, mean, inv_std, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+        dw = sum(gy * xhat);  db = sum(gy)   (means over the m = C/G * spatial values of a group;
+        dw, db sum over N and spatial)"""
+        x, mean, inv_std, weight = self.saved_tensors
+        gy3 = _channels_view(gy)
+        xhat = (self._groups(x) - mean) * inv_std
+        xhat3 = _channels_view(xhat.reshape(x.shape))
+        dxhat = gy3 if weight is None else gy3 * weight[:, None]
+        dx = _normalize_backward(self._groups(dxhat), xhat, inv_std, (2,))
+        dw = None if weight is None else (gy3 * xhat3).sum(axis=(0, 2))
+        db = gy3.sum(axis=(0, 2))
+        return dx.reshape(x.shape), dw, db
+
+
+class InstanceNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample and channel over spatial)
+
+    With ``use_input_stats`` each (sample, channel) uses its own mean and biased var, and running
+    buffers (when given) move towards their average over the batch,
+        running = (1 - momentum) * running + momentum * mean_over_N(instance_stat)
+    with the unbiased instance variance for running_var. Without it the running statistics are
+    used as batch norm uses them in eval mode.
+    """
+
+    saved_names = ("x", "mean", "inv_std", "weight")
+
+    def forward(self, x, weight, bias, running_mean, running_var):
+        xp = get_array_module(x)
+        x3 = _channels_view(x)
+        if self.use_input_stats:
+            xhat, mean, var, inv_std = _normalize(x3, (2,), self.eps)
+            if running_mean is not None and x.shape[0] > 0:
+                spatial = x3.shape[2]
+                _update_running(running_mean, self.momentum, mean.mean(axis=(0, 2)))
+                _update_running(running_var, self.momentum, var.mean(axis=(0, 2)) * (spatial / (spatial - 1)))
+        else:  # the running statistics, as batch norm in eval mode
+            mean = running_mean.astype(x.dtype).reshape(1, -1, 1)
+            inv_std = 1.0 / xp.sqrt(running_var.astype(x.dtype).reshape(1, -1, 1) + self.eps)
+            xhat = (x3 - mean) * inv_std
+        y = xhat
+        if weight is not None:
+            y = y * weight[:, None]
+        if bias is not None:
+            y = y + bias[:, None]
+        self.save_for_backward(x, mean, inv_std, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        (inv_std * dxhat with running statistics);  dw = sum(gy * xhat);  db = sum(gy)
+        (means over the spatial values of one sample and channel)"""
+        x, mean, inv_std, weight = self.saved_tensors
+        x3, gy3 = _channels_view(x), _channels_view(gy)
+        xhat = (x3 - mean) * inv_std
+        dxhat = gy3 if weight is None else gy3 * weight[:, None]
+        if self.use_input_stats:
+            dx = _normalize_backward(dxhat, xhat, inv_std, (2,))
+        else:
+            dx = inv_std * dxhat
+        dw = None if weight is None else (gy3 * xhat).sum(axis=(0, 2))
+        db = gy3.sum(axis=(0, 2))
+        return dx.reshape(x.shape), dw, db, None, None
+
+
+# ------------------------------------------------------------------ layer norm
+
+
+class LayerNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (statistics over the trailing normalized_shape)"""
+
+    saved_names = ("x", "mean", "inv_std", "weight")
+
+    def _rows(self, a):
+        """(..., *normalized_shape) -> (R, m): one row per group."""
+        m = 1
+        for s in self.normalized_shape:
+            m *= s
+        return a.reshape(-1, m)
+
+    def forward(self, x, weight, bias):
+        xhat, mean, _, inv_std = _normalize(self._rows(x), (1,), self.eps)
+        y = xhat
+        if weight is not None:
+            y = y * weight.reshape(-1)
+        if bias is not None:
+            y = y + bias.reshape(-1)
+        self.save_for_backward(x, mean, inv_std, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+        dw = sum(gy * xhat);  db = sum(gy)   (means along each row of m = prod(normalized_shape)
+        values; dw, db sum over the rows)"""
+        x, mean, inv_std, weight = self.saved_tensors
+        gy2 = self._rows(gy)
+        xhat = (self._rows(x) - mean) * inv_std
+        dxhat = gy2 if weight is None else gy2 * weight.reshape(-1)
+        dx = _normalize_backward(dxhat, xhat, inv_std, (1,))
+        shape = self.normalized_shape
+        dw = None if weight is None else (gy2 * xhat).sum(axis=0).reshape(shape)
+        db = gy2.sum(axis=0).reshape(shape)
+        return dx.reshape(x.shape), dw, db
+
+
+# ================================================================== the fast kernels
+# The same numbers as the reference Functions above, computed with fewer passes over memory:
+# - statistics in one pass: sum(x) and sum(x*x) with ``einsum`` (it multiplies and adds without
+#   a temporary), var = mean(x*x) - mean**2. That loses digits when mean**2 is many times var
+#   (the two terms nearly cancel): such groups get the two-pass variance mean((x - mean)**2);
+# - the backward's two sums per group, sum(dxhat) and sum(dxhat * xhat), are fused the same way;
+#   dw and db are einsum reductions;
+# - layer and group norm work through cache-sized blocks of samples (every pass over a block
+#   finds it still in the cache), the blocks spread over the cores by minigrad.kernels.threads;
+#   batch norm (statistics across the whole batch) writes y = x * scale + shift in one pass;
+# - every per-group vector is cast to the input's dtype before it touches a big array, so
+#   float32 stays float32.
+# The backward formulas are those of the reference; the code rearranges them as commented.
 
 # mean**2 > _CANCEL * var: the one-pass variance would lose more than ~1.2 of float32's 7 digits
 _CANCEL = 16.0
-
-
-# ------------------------------------------------------------------ per-group sums
-
-
-def _row_sum(a2):
-    """(R, D) -> (R,): the sum of each row."""
-    return get_array_module(a2).einsum("rd->r", a2)
-
-
-def _row_dot(a2, b2):
-    """(R, D), (R, D) -> (R,): sum(a * b) of each row, without an (R, D) temporary."""
-    return get_array_module(a2).einsum("rd,rd->r", a2, b2)
-
-
-def _channel_sum(a3):
-    """(N, C, L) -> (C,): the sum over samples and positions of each channel."""
-    return get_array_module(a3).einsum("ncl->c", a3)
-
-
-def _channel_dot(a3, b3):
-    """(N, C, L), (N, C, L) -> (C,): sum(a * b) of each channel, without a temporary."""
-    return get_array_module(a3).einsum("ncl,ncl->c", a3, b3)
+_BLOCK_BYTES = 1024 * 1024  # one block of samples of x (fewer, bigger blocks: each NumPy call costs ~1-2 us)
 
 
 def _inv_std(var, eps):
@@ -69,28 +293,14 @@ def _cancels(mean, var):
     return bool(xp.any(mean * mean > _CANCEL * var))
 
 
-def _copy_as(v, dtype):
-    """A copy of a small per-channel vector (a buffer may change in place before backward) in the
-    dtype of the big arrays it will touch."""
-    return v.astype(dtype, copy=True)
+def _channel_sum(a3):
+    """(N, C, L) -> (C,): the sum over samples and positions of each channel."""
+    return get_array_module(a3).einsum("ncl->c", a3)
 
 
-_work = threading.local()
-
-
-def _scratch(shape, dtype, xp):
-    """A work array for a temporary that never leaves the op (NumPy: one buffer reused per thread).
-    A fresh array of this size would cost a page fault per 4 KiB on first touch, about as much
-    as the arithmetic done in it."""
-    size = 1
-    for s in shape:
-        size *= s
-    if xp is not np:
-        return xp.empty(shape, dtype=dtype)
-    buf = getattr(_work, "buf", None)
-    if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = _work.buf = np.empty(size, dtype=dtype)
-    return buf[:size].reshape(shape)
+def _channel_dot(a3, b3):
+    """(N, C, L), (N, C, L) -> (C,): sum(a * b) of each channel, without a temporary."""
+    return get_array_module(a3).einsum("ncl,ncl->c", a3, b3)
 
 
 def _empty_channels_like(a):
@@ -105,11 +315,6 @@ def _empty_channels_like(a):
     return xp.empty(a.shape, dtype=a.dtype)
 
 
-def _channels_view(a):
-    """(N, C, *spatial) -> an (N, C, L) view (a copy only if ``a`` is not contiguous)."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
 # ------------------------------------------------------------------ affine with fixed statistics
 # BatchNorm in eval mode and InstanceNorm with use_input_stats=False: every channel uses the given
 # running mean and variance, so the op is the elementwise affine map y = x * scale + shift.
@@ -117,8 +322,8 @@ def _channels_view(a):
 
 def _fixed_stats_forward(fn, x, weight, bias, running_mean, running_var):
     xp = get_array_module(x)
-    inv_std = _copy_as(_inv_std(running_var, fn.eps), x.dtype)
-    mean = _copy_as(running_mean, x.dtype)
+    inv_std = _inv_std(running_var.astype(x.dtype), fn.eps)  # (copies: buffers may change later)
+    mean = running_mean.astype(x.dtype)
     scale = inv_std if weight is None else inv_std * weight
     shift = -mean * scale if bias is None else bias - mean * scale
     y = _empty_channels_like(x)
@@ -139,7 +344,7 @@ def _fixed_stats_backward(fn, gy):
         scale = inv_std if weight is None else inv_std * weight
         dx = _empty_channels_like(gy)
         xp.multiply(gy3, scale[:, None], out=_channels_view(dx))
-    if fn.needs_input_grad[1]:
+    if fn.needs_input_grad[1] and weight is not None:
         xc = xp.subtract(_channels_view(x), mean[:, None])
         dw = _channel_dot(gy3, xc) * inv_std
     if fn.needs_input_grad[2]:
@@ -147,23 +352,14 @@ def _fixed_stats_backward(fn, gy):
     return dx, dw, db
 
 
-# ------------------------------------------------------------------ batch norm
+class BatchNormFast(BatchNorm):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (per channel; batch statistics in training)"""
 
-
-class BatchNorm(Function):
-    """y = (x - mean) / sqrt(var + eps) * w + b   (per channel; batch statistics in training)
-
-    In training, mean and the biased var are taken over (N, *spatial) of each channel, and the
-    running buffers (when given) are updated IN PLACE with PyTorch's convention
-        running = (1 - momentum) * running + momentum * batch_stat        (momentum = 0.1)
-    where running_var uses the UNBIASED batch variance m / (m - 1) * var. Many textbooks write
-    the same update as running = 0.9 * running + 0.1 * batch and call 0.9 the momentum: PyTorch's
-    momentum is one minus the textbook's. Out of training the running mean and var are the
-    statistics, and the op is an affine map.
-    """
     saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias, running_mean, running_var):
+        if x.size == 0:
+            return super().forward(x, weight, bias, running_mean, running_var)
         if not self.training:
             return _fixed_stats_forward(self, x, weight, bias, running_mean, running_var)
         xp = get_array_module(x)
@@ -187,17 +383,16 @@ class BatchNorm(Function):
             xp.multiply(x3, scale[:, None], out=y3)
             y3 += (-mean * scale if bias is None else bias - mean * scale)[:, None]
         if running_mean is not None:
-            mom = self.momentum
-            running_mean *= 1 - mom
-            running_mean += mom * mean
-            running_var *= 1 - mom
-            running_var += (mom * m / (m - 1)) * var  # the unbiased batch variance
+            _update_running(running_mean, self.momentum, mean)
+            _update_running(running_var, self.momentum, var * (m / (m - 1)))  # the unbiased batch variance
         self.save_for_backward(x, mean, inv_std, weight)
         return y
 
     def backward(self, gy):
-        """dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)),  dxhat = gy * w;
-        dw = sum(gy * xhat);  db = sum(gy)"""
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+        dw = sum(gy * xhat);  db = sum(gy)   (means and sums over N and spatial, per channel)"""
+        if gy.size == 0:
+            return super().backward(gy)
         if not self.training:
             return _fixed_stats_backward(self, gy) + (None, None)
         x, mean, inv_std, weight = self.saved_tensors
@@ -214,11 +409,11 @@ class BatchNorm(Function):
         else:
             sum_gy_xc = _channel_dot(gy3, x3) - mean * sum_gy
         sum_gy_xhat = sum_gy_xc * inv_std
-        dw = sum_gy_xhat if self.needs_input_grad[1] else None
+        dw = sum_gy_xhat if self.needs_input_grad[1] and weight is not None else None
         db = sum_gy if self.needs_input_grad[2] else None
         if not want_dx:
             return None, dw, db, None, None
-        # One channel is one group, so w factors out of the formula above:
+        # One channel is one group, so w factors out of the reference's formula:
         #   dx = w*inv_std * (gy - sum(gy)/m - xhat*sum(gy*xhat)/m)
         #      = a * (gy - c - k*(x - mean)),   a = w*inv_std,  c = sum(gy)/m,  k = inv_std*sum(gy*xhat)/m
         a = inv_std if weight is None else inv_std * weight
@@ -235,198 +430,284 @@ class BatchNorm(Function):
         return dx, dw, db, None, None
 
 
-# ------------------------------------------------------------------ group and instance norm
-# One row per (sample, group): (N*G, C/G * spatial) for group norm, (N*C, spatial) for instance
-# norm; w and b act on the (N, C, spatial) view.
+# ------------------------------------------------------------------ rows of groups, in blocks
+# Layer, group and instance norm see x as (N, G, K, L): N samples (for layer norm: rows), G groups
+# per sample, each group K features (channels) of L values. Statistics are per (n, g), over (K, L);
+# w and b broadcast against (G, K, L): shaped (G, K, 1) per channel, or (1, 1, L) for layer norm.
 
 
-def _row_stats(x2, out):
-    """(R, D) rows -> mean and biased var of each row, and whether the two-pass variance was
-    needed (see _CANCEL); if it was, ``out`` holds x - mean."""
-    xp = get_array_module(x2)
-    d = x2.shape[1]
-    mean = _row_sum(x2) / d
-    var = _row_dot(x2, x2) / d - mean * mean
-    if not _cancels(mean, var):
-        return mean, var, False
-    xp.subtract(x2, mean[:, None], out=out)
-    return mean, _row_dot(out, out) / d, True
+def _samples_per_block(x4):
+    per_sample = x4[0].size * x4.itemsize if x4.shape[0] else 1
+    return max(1, _BLOCK_BYTES // max(per_sample, 1))
 
 
-def _per_channel(v, n, c):
-    """A per-(sample, group) vector -> (N, C): each group's value repeated for its channels."""
-    xp = get_array_module(v)
-    v = v.reshape(n, -1)
-    reps = c // v.shape[1]
-    return xp.repeat(v, reps, axis=1) if reps > 1 else v
+def _rows_forward(x4, w3, b3, eps, shape):
+    """Normalise each (n, g) of x4 over (K, L), then * w3 + b3: y (a fresh array of ``shape``) and
+    the (N, G) mean, biased var and inv_std."""
+    xp = get_array_module(x4)
+    n, g = x4.shape[:2]
+    m = x4.shape[2] * x4.shape[3]
+    y = xp.empty(shape, dtype=x4.dtype)  # its own memory (not a view): y4 is a view of it
+    y4 = y.reshape(x4.shape)
+    mean, var_out, inv = (xp.empty((n, g), dtype=x4.dtype) for _ in range(3))
+    per = _samples_per_block(x4)
+
+    def block(n0, n1):
+        x2, y2 = x4[n0:n1].reshape(-1, m), y4[n0:n1].reshape(-1, m)
+        mu = xp.einsum("rm->r", x2) / m
+        var = xp.einsum("rm,rm->r", x2, x2) / m - mu * mu
+        centered = _cancels(mu, var)
+        if centered:  # two-pass variance, x - mean parked in y
+            xp.subtract(x2, mu[:, None], out=y2)
+            var = xp.einsum("rm,rm->r", y2, y2) / m
+        inv_b = _inv_std(var, eps)
+        if centered:
+            y2 *= inv_b[:, None]
+        else:  # xhat = x * inv_std - mean * inv_std
+            xp.multiply(x2, inv_b[:, None], out=y2)
+            y2 -= (mu * inv_b)[:, None]
+        if w3 is not None:
+            y4[n0:n1] *= w3
+        if b3 is not None:
+            y4[n0:n1] += b3
+        mean[n0:n1] = mu.reshape(-1, g)
+        var_out[n0:n1] = var.reshape(-1, g)
+        inv[n0:n1] = inv_b.reshape(-1, g)
+
+    _blocks(block, n, per, xp)
+    return y, mean, var_out, inv
 
 
-def _group_forward(fn, x, weight, bias, groups):
-    """Group norm with ``groups`` groups (instance norm: groups = C); returns y, mean, biased var."""
-    xp = get_array_module(x)
-    n, c = x.shape[0], x.shape[1]
-    y = xp.empty(x.shape, dtype=x.dtype)
-    y3 = _channels_view(y)
-    mean, var, fn.centered = _row_stats(x.reshape(n * groups, -1), y.reshape(n * groups, -1))
-    inv_std = _inv_std(var, fn.eps)
-    # scale[n, c] = inv_std of c's group * w[c], so that one pass applies both
-    scale = _per_channel(inv_std, n, c)
-    if weight is not None:
-        scale = scale * weight
-    if fn.centered:  # y holds x - mean
-        y3 *= scale[:, :, None]
-        if bias is not None:
-            y3 += bias[:, None]
-    else:  # y = x * scale + (b - mean * scale)
-        shift = _per_channel(mean, n, c) * scale
-        shift = -shift if bias is None else bias - shift
-        xp.multiply(_channels_view(x), scale[:, :, None], out=y3)
-        y3 += shift[:, :, None]
-    fn.save_for_backward(x, mean, inv_std, weight)
-    return y, mean, var
+def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
+    """dx (a fresh array of ``shape``, or None), and the sums dw = sum(gy * xhat), db = sum(gy) over the axes that
+    ``w_sum`` / ``b_sum`` (einsum subscripts of (n, g, k, l) such as "ngkl->gk"; None: skip)
+    keep."""
+    xp = get_array_module(gy4)
+    m = x4.shape[2] * x4.shape[3]
+    dx = xp.empty(shape, dtype=gy4.dtype) if want_dx else None  # its own memory, as a .grad wants
+    dx4 = None if dx is None else dx.reshape(gy4.shape)
+    per = _samples_per_block(x4)
 
+    def block(n0, n1):
+        xb, gb = x4[n0:n1], gy4[n0:n1]
+        mu, iv = mean[n0:n1].reshape(-1, 1), inv[n0:n1].reshape(-1, 1)
+        # xhat, built in dx's block when dx is wanted (then turned into dx), else in scratch
+        xhat4 = dx4[n0:n1] if want_dx else _work(xb.shape, xb.dtype, xp)
+        xhat = xhat4.reshape(-1, m)
+        xp.subtract(xb.reshape(-1, m), mu, out=xhat)
+        xhat *= iv
+        dw = None if w_sum is None else xp.einsum(w_sum.replace("->", ",ngkl->"), gb, xhat4)
+        db = None if b_sum is None else xp.einsum(b_sum, gb)
+        if not want_dx:
+            return dw, db
+        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place of xhat
+        if w3 is None:
+            dxhat2 = gb.reshape(-1, m)
+        else:
+            dxhat4 = _work(gb.shape, gb.dtype, xp)
+            xp.multiply(gb, w3, out=dxhat4)
+            dxhat2 = dxhat4.reshape(-1, m)
+        mean_dxhat = xp.einsum("rm->r", dxhat2)[:, None] / m
+        mean_dxhat_xhat = xp.einsum("rm,rm->r", dxhat2, xhat)[:, None] / m
+        dx2 = xhat
+        dx2 *= -mean_dxhat_xhat
+        dx2 += dxhat2
+        dx2 -= mean_dxhat
+        dx2 *= iv
+        return dw, db
 
-def _group_backward(fn, gy):
-    """dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)),  dxhat = gy * w,
-    sums over the m values of a group;  dw = sum(gy * xhat);  db = sum(gy)"""
-    x, mean, inv_std, weight = fn.saved_tensors
-    xp = get_array_module(gy)
-    n, c = gy.shape[0], gy.shape[1]
-    x3, gy3 = _channels_view(x), _channels_view(gy)
-    groups = len(mean) // n
-    m = x.size // (n * groups)
-    mean_nc, inv_nc = _per_channel(mean, n, c), _per_channel(inv_std, n, c)
-    # per (sample, channel): sum(gy) and sum(gy * xhat); dw and db add them over samples
-    dx = xp.empty(gy.shape, dtype=gy.dtype) if fn.needs_input_grad[0] or fn.centered else None
-    dx3 = None if dx is None else _channels_view(dx)
-    q = xp.einsum("ncl->nc", gy3)
-    if fn.centered:  # x - mean, parked in dx
-        xp.subtract(x3, mean_nc[:, :, None], out=dx3)
-        p = xp.einsum("ncl,ncl->nc", gy3, dx3)
-    else:
-        p = xp.einsum("ncl,ncl->nc", gy3, x3) - mean_nc * q
-    p *= inv_nc
-    dw = p.sum(axis=0) if fn.needs_input_grad[1] else None
-    db = q.sum(axis=0) if fn.needs_input_grad[2] else None
-    if not fn.needs_input_grad[0]:
-        return None, dw, db
-    if weight is not None:  # sums of dxhat = gy * w, w per channel
-        p *= weight
-        q *= weight
-    sum_dxhat = _per_channel(q.reshape(n * groups, -1).sum(axis=1), n, c)
-    sum_dxhat_xhat = _per_channel(p.reshape(n * groups, -1).sum(axis=1), n, c)
-    # dx = a*gy + k*(x - mean) + s  with  a = inv_std*w,  k = -inv_std**2 * sum(dxhat*xhat)/m,
-    #                                     s = -inv_std*sum(dxhat)/m     (per sample and channel)
-    a = inv_nc if weight is None else inv_nc * weight
-    k = -inv_nc * inv_nc * sum_dxhat_xhat / m
-    s = -inv_nc * sum_dxhat / m
-    if fn.centered:
-        dx3 *= k[:, :, None]
-    else:  # k*(x - mean) + s = k*x + (s - k*mean)
-        xp.multiply(x3, k[:, :, None], out=dx3)
-        s -= k * mean_nc
-    dx3 += s[:, :, None]
-    dx3 += xp.multiply(gy3, a[:, :, None], out=_scratch(gy3.shape, gy.dtype, xp))
+    parts = _blocks(block, x4.shape[0], per, xp)
+    dw = db = None
+    if w_sum is not None:
+        dw = sum(p[0] for p in parts if p[0] is not None) if parts else None
+    if b_sum is not None:
+        db = sum(p[1] for p in parts if p[1] is not None) if parts else None
     return dx, dw, db
 
 
-class GroupNorm(Function):
+def _work(shape, dtype, xp):
+    """A block-sized temporary: the thread's reused scratch buffer (NumPy), else a fresh array."""
+    return scratch(shape, dtype) if xp is np else xp.empty(shape, dtype=dtype)
+
+
+def _blocks(block, n, per, xp):
+    """Run ``block(n0, n1)`` over blocks of ``per`` samples, spread over the thread pool (NumPy
+    only); returns the blocks' results."""
+    if xp is not np:
+        return [block(n0, min(n0 + per, n)) for n0 in range(0, n, per)]
+    return parallel_for(block, n, per)
+
+
+def _grouped(x, groups):
+    """(N, C, *spatial) -> (N, G, C/G, L)."""
+    return x.reshape(x.shape[0], groups, x.shape[1] // groups, _spatial(x))
+
+
+def _group_forward(fn, x, weight, bias, groups):
+    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale and shift per
+    (sample, channel): two passes over x after the statistics. Returns y, mean, biased var."""
+    xp = get_array_module(x)
+    n, g, k = x.shape[0], groups, x.shape[1] // groups
+    x4 = _grouped(x, groups)
+    m = k * x4.shape[3]
+    y = xp.empty(x.shape, dtype=x.dtype)  # its own memory; y4 is a view of it
+    y4 = y.reshape(x4.shape)
+    mean, var_out, inv = (xp.empty((n, g), dtype=x.dtype) for _ in range(3))
+    w3 = None if weight is None else weight.reshape(g, k)
+    centered_any = []
+
+    def block(n0, n1):
+        xb, yb = x4[n0:n1], y4[n0:n1]
+        mu = xp.einsum("ngkl->ng", xb) / m
+        var = xp.einsum("ngkl,ngkl->ng", xb, xb) / m - mu * mu
+        centered = _cancels(mu, var)
+        if centered:  # two-pass variance, x - mean parked in y
+            xp.subtract(xb, mu[:, :, None, None], out=yb)
+            var = xp.einsum("ngkl,ngkl->ng", yb, yb) / m
+            centered_any.append(True)
+        iv = _inv_std(var, fn.eps)
+        scale = xp.broadcast_to(iv[:, :, None], iv.shape + (k,)) if w3 is None else iv[:, :, None] * w3
+        if centered:  # y = (x - mean) * scale + b
+            yb *= scale[..., None]
+            if bias is not None:
+                yb += bias.reshape(g, k, 1)
+        else:  # y = x * scale + (b - mean * scale)
+            shift = -mu[:, :, None] * scale
+            if bias is not None:
+                shift += bias.reshape(g, k)
+            xp.multiply(xb, scale[..., None], out=yb)
+            yb += shift[..., None]
+        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu, var, iv
+
+    _blocks(block, n, _samples_per_block(x4), xp)
+    fn.centered = bool(centered_any)
+    fn.save_for_backward(x, mean, inv, weight)
+    return y, mean, var_out
+
+
+def _group_backward(fn, gy, groups):
+    """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+    dw = sum(gy * xhat);  db = sum(gy)
+
+    Per (sample, channel) sums q = sum(gy), p = sum(gy * xhat) give dw and db (summed over
+    samples) and, times w and summed over a group's channels, the group's sums of dxhat and
+    dxhat * xhat. Then dx = a*gy + k*(x - mean) + s with a = inv_std*w, k = -inv_std**2 *
+    mean(dxhat*xhat), s = -inv_std*mean(dxhat): three passes."""
+    x, mean, inv, weight = fn.saved_tensors
+    xp = get_array_module(gy)
+    n, c = x.shape[0], x.shape[1]
+    g, k = groups, c // groups
+    x4, gy4 = _grouped(x, groups), _grouped(gy, groups)
+    m = k * x4.shape[3]
+    want_dx = fn.needs_input_grad[0]
+    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx or fn.centered else None
+    dx4 = None if dx is None else dx.reshape(x4.shape)
+    w3 = None if weight is None else weight.reshape(g, k)
+
+    def block(n0, n1):
+        xb, gb = x4[n0:n1], gy4[n0:n1]
+        mu, iv = mean[n0:n1][:, :, None], inv[n0:n1][:, :, None]
+        q = xp.einsum("ngkl->ngk", gb)
+        if fn.centered:  # x - mean, parked in dx
+            xc = dx4[n0:n1]
+            xp.subtract(xb, mu[..., None], out=xc)
+            p = xp.einsum("ngkl,ngkl->ngk", gb, xc)
+        else:
+            p = xp.einsum("ngkl,ngkl->ngk", gb, xb) - mu * q
+        p *= iv  # sum(gy * xhat) per (sample, channel)
+        part = (p.sum(axis=0), q.sum(axis=0))
+        if not want_dx:
+            return part
+        qw, pw = (q, p) if w3 is None else (q * w3, p * w3)  # sums of dxhat, dxhat * xhat
+        kk = -iv * iv * pw.sum(axis=2, keepdims=True) / m
+        ss = -iv * qw.sum(axis=2, keepdims=True) / m
+        a = xp.broadcast_to(iv, q.shape) if w3 is None else iv * w3
+        dxb = dx4[n0:n1]
+        if fn.centered:  # dxb holds x - mean
+            dxb *= kk[..., None]
+        else:  # k*(x - mean) + s = k*x + (s - k*mean)
+            xp.multiply(xb, kk[..., None], out=dxb)
+            ss = ss - kk * mu
+        dxb += ss[..., None]
+        dxb += xp.multiply(gb, a[..., None], out=_work(gb.shape, gb.dtype, xp))
+        return part
+
+    parts = _blocks(block, n, _samples_per_block(x4), xp)
+    dw = db = None
+    if fn.needs_input_grad[1] and weight is not None:
+        dw = sum(p[0] for p in parts).reshape(c)
+    if fn.needs_input_grad[2]:
+        db = sum(p[1] for p in parts).reshape(c)
+    return dx if want_dx else None, dw, db
+
+
+class GroupNormFast(GroupNorm):
     """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample over C/G channels x spatial)"""
+
     saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias):
         return _group_forward(self, x, weight, bias, self.num_groups)[0]
 
     def backward(self, gy):
-        """dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)),  dxhat = gy * w;
-        dw = sum(gy * xhat);  db = sum(gy)   (m = C/G * spatial values per group)"""
-        return _group_backward(self, gy)
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+        dw = sum(gy * xhat);  db = sum(gy)   (means over the m = C/G * spatial values of a group)"""
+        return _group_backward(self, gy, self.num_groups)
 
 
-class InstanceNorm(Function):
-    """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample and channel over spatial)
+class InstanceNormFast(InstanceNorm):
+    """y = (x - mean) / sqrt(var + eps) * w + b   (statistics per sample and channel over spatial)"""
 
-    With ``use_input_stats`` each (sample, channel) uses its own mean and biased var, and running
-    buffers (when given) move towards their average over the batch,
-        running = (1 - momentum) * running + momentum * mean_over_N(instance_stat)
-    with the unbiased instance variance for running_var. Without it the running statistics are
-    used as batch norm uses them in eval mode.
-    """
     saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias, running_mean, running_var):
         if not self.use_input_stats:
             return _fixed_stats_forward(self, x, weight, bias, running_mean, running_var)
-        n, c = x.shape[0], x.shape[1]
+        c, spatial = x.shape[1], _spatial(x)
         y, mean, var = _group_forward(self, x, weight, bias, c)
-        if running_mean is not None:
-            mom = self.momentum
-            spatial = x.size // (n * c)
-            running_mean *= 1 - mom
-            running_mean += mom * mean.reshape(n, c).mean(axis=0)
-            running_var *= 1 - mom
-            running_var += (mom * spatial / (spatial - 1)) * var.reshape(n, c).mean(axis=0)
+        if running_mean is not None and x.shape[0] > 0:
+            _update_running(running_mean, self.momentum, mean.mean(axis=0))
+            _update_running(running_var, self.momentum, var.mean(axis=0) * (spatial / (spatial - 1)))
         return y
 
     def backward(self, gy):
-        """dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)),  dxhat = gy * w;
-        dw = sum(gy * xhat);  db = sum(gy)   (m = spatial values per sample and channel)"""
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        (inv_std * dxhat with running statistics);  dw = sum(gy * xhat);  db = sum(gy)"""
         if not self.use_input_stats:
             return _fixed_stats_backward(self, gy) + (None, None)
-        return _group_backward(self, gy) + (None, None)
+        return _group_backward(self, gy, gy.shape[1]) + (None, None)
 
 
-# ------------------------------------------------------------------ layer norm
-
-
-class LayerNorm(Function):
+class LayerNormFast(LayerNorm):
     """y = (x - mean) / sqrt(var + eps) * w + b   (statistics over the trailing normalized_shape)"""
+
     saved_names = ("x", "mean", "inv_std", "weight")
 
+    def _rows4(self, a):
+        r = self._rows(a)
+        return r.reshape(r.shape[0], 1, 1, r.shape[1])
+
     def forward(self, x, weight, bias):
-        xp = get_array_module(x)
-        d = 1
-        for s in self.normalized_shape:
-            d *= s
-        x2 = x.reshape(-1, d)  # one row per group
-        y = xp.empty(x.shape, dtype=x.dtype)
-        y2 = y.reshape(x2.shape)
-        mean, var, centered = _row_stats(x2, y2)
-        inv_std = _inv_std(var, self.eps)
-        if not centered:
-            xp.subtract(x2, mean[:, None], out=y2)
-        y2 *= inv_std[:, None]
-        if weight is not None:
-            y2 *= weight.reshape(-1)
-        if bias is not None:
-            y2 += bias.reshape(-1)
-        self.save_for_backward(x, mean, inv_std, weight)
+        w3 = None if weight is None else weight.reshape(1, 1, -1)
+        b3 = None if bias is None else bias.reshape(1, 1, -1)
+        y, mean, _, inv = _rows_forward(self._rows4(x), w3, b3, self.eps, x.shape)
+        self.save_for_backward(x, mean, inv, weight)
         return y
 
     def backward(self, gy):
-        """dx = (1/m) * inv_std * (m*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)),  dxhat = gy * w;
-        dw = sum(gy * xhat);  db = sum(gy)   (dx's sums along each row of m = prod(normalized_shape))"""
-        x, mean, inv_std, weight = self.saved_tensors
+        """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+        dw = sum(gy * xhat);  db = sum(gy)   (means along each row of m = prod(normalized_shape))"""
+        x, mean, inv, weight = self.saved_tensors
+        want_w = self.needs_input_grad[1] and weight is not None
+        dx, dw, db = _rows_backward(
+            self._rows4(x), self._rows4(gy), mean, inv,
+            None if weight is None else weight.reshape(1, 1, -1), self.needs_input_grad[0],
+            "ngkl->gkl" if want_w else None, "ngkl->gkl" if self.needs_input_grad[2] else None, x.shape,
+        )
         xp = get_array_module(gy)
-        m = x.size // len(mean)
-        gy2 = gy.reshape(-1, m)
-        dx = xp.empty(gy.shape, dtype=gy.dtype)
-        xhat = dx.reshape(gy2.shape)  # xhat is built in dx's buffer, then turned into dx
-        xp.subtract(x.reshape(gy2.shape), mean[:, None], out=xhat)
-        xhat *= inv_std[:, None]
         shape = self.normalized_shape
-        dw = xp.einsum("rd,rd->d", gy2, xhat).reshape(shape) if self.needs_input_grad[1] else None
-        db = xp.einsum("rd->d", gy2).reshape(shape) if self.needs_input_grad[2] else None
-        if not self.needs_input_grad[0]:
-            return None, dw, db
-        dxhat = gy2
-        if weight is not None:
-            dxhat = xp.multiply(gy2, weight.reshape(-1), out=_scratch(gy2.shape, gy.dtype, xp))
-        sum_dxhat = _row_sum(dxhat)
-        sum_dxhat_xhat = _row_dot(dxhat, xhat)
-        # dx = inv_std * (dxhat - sum(dxhat)/m - xhat * sum(dxhat*xhat)/m)
-        xhat *= (-sum_dxhat_xhat / m)[:, None]
-        xhat -= (sum_dxhat / m)[:, None]
-        xhat += dxhat
-        xhat *= inv_std[:, None]
+        if want_w:
+            dw = xp.zeros(shape, dtype=gy.dtype) if dw is None else dw.reshape(shape)
+        if self.needs_input_grad[2]:
+            db = xp.zeros(shape, dtype=gy.dtype) if db is None else db.reshape(shape)
         return dx, dw, db

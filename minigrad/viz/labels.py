@@ -14,7 +14,8 @@ import numpy as np
 
 def op_type(fn):
     """The forward op's name: ``Mul`` for a ``MulBackward`` node."""
-    return type(fn).__name__
+    op_name = getattr(type(fn), "op_name", None)
+    return op_name() if op_name is not None else type(fn).__name__
 
 
 def forward_formula(fn):

@@ -5,6 +5,7 @@ Parameters and buffers are named and initialised as in PyTorch: ``weight`` = 1 a
 (int64). The math lives in ``minigrad.functional`` (``F.batch_norm`` ...), which updates the running
 buffers in place.
 """
+import operator
 import warnings
 
 import numpy as np
@@ -16,6 +17,14 @@ from .. import init
 from ..module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d"]
+
+
+def _index(layer, name, value):
+    """``value`` as an int; a float such as 2.5 raises TypeError instead of being truncated."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{layer}: '{name}' must be an int, got {value!r} ({type(value).__name__})") from None
 
 
 class _NormBase(Module):
@@ -155,9 +164,9 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, int):
+        if not hasattr(normalized_shape, "__iter__"):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.normalized_shape = tuple(_index("LayerNorm", "normalized_shape", s) for s in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
@@ -190,6 +199,8 @@ class GroupNorm(Module):
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
+        num_groups = _index("GroupNorm", "num_groups", num_groups)
+        num_channels = _index("GroupNorm", "num_channels", num_channels)
         if num_groups <= 0 or num_channels % num_groups != 0:
             raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.num_groups = int(num_groups)

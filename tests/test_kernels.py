@@ -1,0 +1,107 @@
+"""minigrad.kernels: the reference/fast switch, the thread pool and the BLAS thread policy."""
+import threading
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.kernels import threads
+
+
+@pytest.fixture(autouse=True)
+def pool_even_when_busy(monkeypatch):
+    """The pool's paths run even on a loaded CI machine (where parallel_for would run inline)."""
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)
+
+
+def test_reference_kernels_switch_nests_and_is_per_thread():
+    assert not mg.kernels.use_reference()
+    with mg.kernels.reference_kernels():
+        assert mg.kernels.use_reference()
+        with mg.kernels.reference_kernels(False):
+            assert not mg.kernels.use_reference()
+        assert mg.kernels.use_reference()
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(mg.kernels.use_reference()))
+        t.start()
+        t.join()
+        assert seen == [False]  # another thread keeps the fast kernels
+    assert not mg.kernels.use_reference()
+
+
+def test_reference_and_fast_functions_are_the_ones_run():
+    x = mg.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    assert type(mg.functional.layer_norm(x, 4).grad_fn).__name__ == "LayerNormFast"
+    with mg.kernels.reference_kernels():
+        assert type(mg.functional.layer_norm(x, 4).grad_fn).__name__ == "LayerNorm"
+
+
+@pytest.mark.parametrize("n,block", [(0, 4), (1, 4), (10, 3), (10, 1), (7, 100)])
+def test_parallel_for_covers_the_range_in_order(monkeypatch, n, block):
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "3")
+    out = np.zeros(n)
+
+    def fn(lo, hi):
+        out[lo:hi] += 1
+        return (lo, hi)
+
+    bounds = threads.parallel_for(fn, n, block)
+    assert (out == 1).all()
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+def test_parallel_for_raises_a_blocks_error_and_runs_nested_calls_inline(monkeypatch):
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+
+    def bad(lo, hi):
+        if lo >= 4:
+            raise ValueError("block failed")
+        return hi - lo
+
+    with pytest.raises(ValueError, match="block failed"):
+        threads.parallel_for(bad, 8, 2)
+    inner = threads.parallel_for(lambda lo, hi: sum(threads.parallel_for(lambda a, b: b - a, 6, 2)), 4, 1)
+    assert inner == [6, 6, 6, 6]
+
+
+def test_num_workers_follows_the_environment(monkeypatch):
+    for name in ("MINIGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert threads.num_workers() == 1
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "3")
+    assert threads.num_workers() == 3
+
+
+def test_blas_threads_restores_the_setting():
+    lib = threads._blas_lib()
+    if lib.set is None:
+        pytest.skip("no controllable OpenBLAS in this NumPy")
+    before = lib.get()
+    with threads.blas_threads(1):
+        assert lib.get() == 1
+    assert lib.get() == before
+    assert "architecture" in threads.blas_info()
+
+
+@pytest.mark.parametrize("sa,sb", [((5, 7), (7, 3)), ((7,), (7, 3)), ((5, 7), (7,)), ((2, 5, 7), (7, 3)),
+                                   ((2, 1, 5, 7), (3, 7, 4)), ((64, 96), (96, 80))])
+def test_matmul_policy_gives_numpys_product(monkeypatch, sa, sb):
+    # thresholds patched tiny, so that every branch (one thread, rows split over the pool) runs
+    monkeypatch.setattr(threads, "_OPENBLAS_ONE_THREAD_MNK", 0)
+    monkeypatch.setattr(threads, "SMALL_GEMM_FLOPS", 1000)
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    np.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    r = threads.matmul(a32, b32)
+    assert r.dtype == np.float32
+    np.testing.assert_allclose(r, a32 @ b32, rtol=1e-5, atol=1e-5)
+
+
+def test_machine_busy_is_a_cached_bool(monkeypatch):
+    monkeypatch.undo()
+    assert threads.machine_busy() in (True, False)
+    assert threads.machine_busy() is threads._busy[1]
