@@ -26,7 +26,7 @@ channels-last memory, blocked, cached buffers) and, for 3x3 stride-1 kernels, Wi
 """
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels import im2col, layout
+from ..kernels import im2col, layout, winograd
 
 # ------------------------------------------------------------------ linear
 
@@ -203,18 +203,22 @@ class Conv2d(Function):
     Params as ``Conv2dReference``.
     """
 
-    saved_names = ("x_or_col", "w_rows")
+    saved_names = ("x_or_col", "w")
 
     def forward(self, x, w, b):
         p = im2col.plan(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups)
-        wm = im2col.weight_rows(w, p)
         need_w = self.needs_input_grad[1]
-        keep = need_w and im2col.keeps_col(p, x.itemsize)
-        y, col = im2col.forward(x, wm, p, keep_col=keep)
+        self.winograd = winograd.applies(p)
+        if self.winograd:  # 3x3 stride 1: Winograd's F(2x2, 3x3); backward recomputes its transforms from x
+            y, keep, wm = winograd.conv(x, w, p.pads, p.out), False, w
+        else:
+            wm = im2col.weight_rows(w, p)
+            keep = need_w and im2col.keeps_col(p, x.itemsize)
+            y, col = im2col.forward(x, wm, p, keep_col=keep)
         if b is not None:
             y += b
         # dW needs col: keep it when small, else keep x itself (backward rebuilds col from it)
-        self.save_for_backward(col if keep else x if need_w else None, wm)
+        self.save_for_backward(col if keep else x if need_w or self.winograd else None, wm)
         self.col_kept = keep
         self.plan, self.has_bias = p, b is not None
         return y.transpose(0, 3, 1, 2)
@@ -228,9 +232,13 @@ class Conv2d(Function):
         if self.has_bias and self.needs_input_grad[2]:
             gb = g.reshape(-1, g.shape[3]).sum(axis=0)
         if self.needs_input_grad[1]:
-            gw = im2col.weight_grad(saved, g, p, col=saved if self.col_kept else None)
+            if self.winograd:
+                gw = winograd.weight_grad(saved, g, p)
+            else:
+                gw = im2col.weight_grad(saved, g, p, col=saved if self.col_kept else None)
         if self.needs_input_grad[0]:
-            gx = im2col.input_grad(g, wm, p).transpose(0, 3, 1, 2)
+            gx = winograd.input_grad(g, wm, p) if self.winograd else im2col.input_grad(g, wm, p)
+            gx = gx.transpose(0, 3, 1, 2)
         return gx, gw, gb
 
 

@@ -1,5 +1,7 @@
 """Elementwise ops. Binary ops broadcast like NumPy; their backward sums the gradient back to
 each input's shape (``sum_to``). ``gy`` is the gradient of the output, ``y`` the output."""
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
 from .broadcast import sum_to
@@ -244,7 +246,12 @@ class ReLU(Function):
         """dx = gy * (y > 0)"""
         (y,) = self.saved_tensors
         xp = get_array_module(y)
-        return xp.where(y > 0, gy, xp.zeros((), dtype=gy.dtype))
+        live = y > 0
+        with np.errstate(invalid="ignore"):  # (CuPy never warns)
+            gx = gy * live  # (a product, not xp.where: NumPy's where is ~15x slower on float32)
+        if not bool(xp.isfinite(gx).all()):  # inf * 0 is NaN: a dead unit passes 0 on, whatever arrives (PyTorch)
+            gx[~live] = 0
+        return gx
 
 
 class Clamp(Function):
