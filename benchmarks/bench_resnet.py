@@ -284,6 +284,11 @@ def main(argv=None):
         print(json.dumps(solo_child(args.solo_child, args.case, args.repeat)))
         return None
     if args.solo:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+            print("resnet --solo: PyTorch and torchvision are not installed for this Python; nothing to compare")
+            return None
         return solo(args.cases.split(","), args.rounds, args.repeat)
 
     from benchmarks.runner import Bench, blas_info, configure, load

@@ -345,3 +345,63 @@ def test_conv_transpose2d_module():
     assert m0(t(x), output_size=(2, 6, 9, 7)).shape == (2, 6, 9, 7)
     with pytest.raises(ValueError, match=r"ConvTranspose2d: requested output_size \(12, 8\) is not reachable"):
         m0(t(x), output_size=(12, 8))
+
+
+# ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+
+
+@pytest.fixture
+def winograd_on(monkeypatch):
+    from minigrad.kernels import winograd
+
+    monkeypatch.setattr(winograd, "ENABLED", True)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    return winograd
+
+
+@pytest.mark.parametrize("shape,co,padding", [
+    ((2, 3, 6, 7), 4, 1),  # odd output width: the tile grid is cropped
+    ((1, 2, 5, 5), 3, 2),
+    ((2, 2, 4, 6), 2, 0),
+    ((1, 3, 3, 4), 2, (1, 2)),
+])
+def test_winograd_matches_naive_and_gradchecks(shape, co, padding, winograd_on):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((co, shape[1], 3, 3))
+    b = rng.standard_normal(co)
+    X, Wt, B = t(x, True), t(w, True), t(b, True)
+    y = F.conv2d(X, Wt, B, padding=padding)
+    fn = y.grad_fn
+    assert fn.winograd  # the Winograd path ran
+    ph, pw = pair(padding)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    np.testing.assert_allclose(y.numpy(), naive_conv2d(xpad, w, b), rtol=1e-10, atol=1e-10)
+    assert minigrad.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), (X, Wt, B))
+
+
+def test_winograd_float32_close_to_float64_reference(winograd_on):
+    x = rng.standard_normal((2, 16, 8, 8))
+    w = rng.standard_normal((16, 16, 3, 3)) * 0.1
+    gy = rng.standard_normal((2, 16, 8, 8))
+    out = {}
+    for dt, ref in ((np.float32, False), (np.float64, True)):
+        with minigrad.kernels.reference(ref):
+            X, Wt = t(x.astype(dt), True), t(w.astype(dt), True)
+            y = F.conv2d(X, Wt, padding=1)
+            y.backward(t(gy.astype(dt)))
+            out[dt] = (y.numpy(), X.grad.numpy(), Wt.grad.numpy())
+    for a, b in zip(out[np.float32], out[np.float64]):
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_winograd_skips_shapes_it_does_not_handle(winograd_on):
+    from minigrad.kernels import im2col
+
+    def plan(**kw):
+        return im2col.plan((1, 2, 6, 6), (2, 2, 3, 3), kw.get("stride", (1, 1)), kw.get("pads", (1, 1, 1, 1)),
+                           kw.get("dilation", (1, 1)), kw.get("groups", 1))
+    assert winograd_on.applies(plan())
+    assert not winograd_on.applies(plan(stride=(2, 2)))
+    assert not winograd_on.applies(plan(dilation=(2, 2)))
+    assert not winograd_on.applies(plan(groups=2))
+    assert not winograd_on.applies(plan(pads=(3, 3, 3, 3)))

@@ -29,7 +29,11 @@ from . import gemm, memory
 
 __all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANNELS"]
 
-ENABLED = True  # benchmarks switch it off to compare with im2col
+# Off by default: measured on the project's 2-core machine (``benchmarks/bench_winograd.py``), the
+# 16 smaller GEMMs per product and the transforms (single-threaded NumPy memory passes) cost more
+# than the 2.25x fewer multiplications save: 0.8-1.3x im2col's time with one BLAS thread, 3-14x
+# with two under load (each small multi-threaded GEMM waits for its threads). Set True to use it.
+ENABLED = False
 MIN_CHANNELS = 16  # below this the transforms cost more than the products they save (the RGB stem)
 
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))

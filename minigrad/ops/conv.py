@@ -19,10 +19,11 @@ its backward to x is ``correlate(gy, W)`` and to W ``correlate_weight_grad(gy, x
 
 Each op has two Functions: ``Conv2dReference`` / ``ConvTranspose2dReference`` compute the three
 products below tap by tap, exactly as written above (a learner can check them line by line);
-``Conv2d`` / ``ConvTranspose2d`` run the same products through ``minigrad.kernels.im2col`` (GEMMs over
-channels-last memory, blocked, cached buffers) and, for 3x3 stride-1 kernels, Winograd's F(2x2, 3x3)
-(``minigrad.kernels.winograd``). ``functional`` picks the fast ones unless
-``minigrad.kernels.reference()`` is active; the tests check both against the same naive loops.
+``Conv2d`` / ``ConvTranspose2d`` run the same products through ``minigrad.kernels.im2col`` (GEMMs
+over channels-last memory, blocked, cached buffers) or, for 3x3 stride-1 kernels when switched on,
+Winograd's F(2x2, 3x3) (``minigrad.kernels.winograd``; off by default, see there). ``functional``
+picks the fast ones unless ``minigrad.kernels.reference()`` is active; the tests check both
+against the same naive loops.
 """
 from ..autograd import Function
 from ..backend import get_array_module
@@ -264,7 +265,7 @@ class ConvTranspose2d(Function):
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
-        """dx = conv2d(gy, W);  dW = conv2d's weight gradient with gy as its input and x as its output gradient;  db = sum(gy)"""
+        """dx = conv2d(gy, W);  dW = correlate_weight_grad(gy, x) (conv2d's, gy as input);  db = sum(gy)"""
         x, wm = self.saved_tensors
         p = self.plan
         gx = gw = gb = None
