@@ -405,3 +405,22 @@ def test_winograd_skips_shapes_it_does_not_handle(winograd_on):
     assert not winograd_on.applies(plan(dilation=(2, 2)))
     assert not winograd_on.applies(plan(groups=2))
     assert not winograd_on.applies(plan(pads=(3, 3, 3, 3)))
+
+
+def test_resnet18_step_same_with_reference_kernels():
+    """A whole ResNet18 forward/backward (float64, 8x8 inputs) gives the same loss and gradients
+    with the fast and the reference conv Functions."""
+    minigrad.manual_seed(0)
+    model = nn.models.resnet18(num_classes=3, in_channels=1, small_input=True).double()
+    x = t(rng.standard_normal((2, 1, 8, 8)))
+    target = t(np.array([0, 2]))
+    results = []
+    for ref in (False, True):
+        with minigrad.kernels.reference(ref):
+            model.zero_grad()
+            loss = F.cross_entropy(model(x), target)
+            loss.backward()
+            results.append([loss.item()] + [p.grad.numpy().copy() for p in model.parameters()])
+    assert math.isclose(results[0][0], results[1][0], rel_tol=1e-12)
+    for a, b in zip(results[0][1:], results[1][1:]):  # (BatchNorm over 2 images amplifies rounding)
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9 * np.abs(b).max())
