@@ -69,7 +69,7 @@ def main():
     winograd.ENABLED = True
     bench.report()
     print("(the 'torch ms' column above is im2col here; GFLOP/s counts the direct method's flops)")
-    print(f"\nfloat32 max error relative to the largest float64 value (y, dx, dW):")
+    print("\nfloat32 max error relative to the largest float64 value (y, dx, dW):")
     for label, err in errors:
         fmt = lambda e: " ".join(f"{v:.1e}" for v in e)  # noqa: E731
         print(f"{label:10s} winograd {fmt(err[True])}   im2col {fmt(err[False])}")

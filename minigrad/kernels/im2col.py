@@ -26,9 +26,10 @@ from collections import namedtuple
 
 from ..backend import get_array_module
 from . import gemm, memory
-from .layout import nhwc, pad_nhwc, windows
+from .layout import pad_nhwc, windows
 
-__all__ = ["Plan", "plan", "weight_rows", "forward", "input_grad", "weight_grad", "KEEP_COL_BYTES"]
+__all__ = ["Plan", "plan", "out_size", "weight_rows", "keeps_col", "forward", "input_grad", "weight_grad",
+           "KEEP_COL_BYTES"]
 
 KEEP_COL_BYTES = 8 << 20  # keep col for the weight gradient up to this size (a 3x3 col is 9x the input)
 
@@ -214,5 +215,3 @@ def input_grad(g, wm, p):
                 dxp[n0:n1, u: u + hi: sh, v: v + wi: sw] += dcol[:, :, :, :, i, j]
     return dxp[:, top: top + H, left: left + W].reshape(N, H, W, C)
 
-
-__all__ += ["out_size", "keeps_col", "nhwc"]

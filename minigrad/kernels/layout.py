@@ -5,12 +5,11 @@ The heavy ops of minigrad keep NCHW *shapes* (PyTorch's semantics) but store 4-D
 NumPy ops keep the memory order of their inputs (``order='K'``), so a whole network stays in one
 layout and no pass walks two arrays stored in different orders.
 """
-import numpy as np
 
 from ..backend import get_array_module
 from . import memory
 
-__all__ = ["is_channels_last", "nhwc", "pad_nhwc", "windows", "empty_like_layout", "to_layout_of"]
+__all__ = ["is_channels_last", "nhwc", "pad_nhwc", "windows", "empty_like_layout"]
 
 
 def is_channels_last(a):
@@ -69,13 +68,3 @@ def empty_like_layout(x, shape):
         N, C, H, W = shape
         return memory.empty((N, H, W, C), x.dtype, xp).transpose(0, 3, 1, 2)
     return memory.empty(shape, x.dtype, xp)
-
-
-def to_layout_of(a, ref):
-    """``a`` (shaped like ``ref``) in ``ref``'s memory order: itself when the orders already agree
-    (or when ``a`` is a broadcast view), else one copy."""
-    if a.ndim != 4 or is_channels_last(a) == is_channels_last(ref) or 0 in a.strides:
-        return a
-    out = empty_like_layout(ref, a.shape)
-    out[...] = a
-    return out

@@ -204,7 +204,7 @@ class Conv2d(Function):
     Params as ``Conv2dReference``.
     """
 
-    saved_names = ("x_or_col", "w")
+    saved_names = ("x_or_col", "w_or_rows")  # col when small, else x; w (Winograd) or its im2col rows
 
     def forward(self, x, w, b):
         p = im2col.plan(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups)
@@ -219,7 +219,7 @@ class Conv2d(Function):
         if b is not None:
             y += b
         # dW needs col: keep it when small, else keep x itself (backward rebuilds col from it)
-        self.save_for_backward(col if keep else x if need_w or self.winograd else None, wm)
+        self.save_for_backward(col if keep else x if need_w else None, wm)
         self.col_kept = keep
         self.plan, self.has_bias = p, b is not None
         return y.transpose(0, 3, 1, 2)
@@ -250,7 +250,7 @@ class ConvTranspose2d(Function):
     The output is NCHW-shaped with channels-last memory. Params as ``ConvTranspose2dReference``.
     """
 
-    saved_names = ("x", "w_rows")
+    saved_names = ("x", "w")
 
     def forward(self, x, w, b):
         N, Co = x.shape[0], w.shape[1] * self.groups
@@ -260,13 +260,13 @@ class ConvTranspose2d(Function):
         y = im2col.input_grad(layout.nhwc(x), wm, p)
         if b is not None:
             y = y + b
-        self.save_for_backward(x, wm)
+        self.save_for_backward(x, w)
         self.plan, self.has_bias = p, b is not None
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         """dx = conv2d(gy, W);  dW = correlate_weight_grad(gy, x) (conv2d's, gy as input);  db = sum(gy)"""
-        x, wm = self.saved_tensors
+        x, w = self.saved_tensors
         p = self.plan
         gx = gw = gb = None
         if self.has_bias and self.needs_input_grad[2]:
@@ -274,6 +274,6 @@ class ConvTranspose2d(Function):
         if self.needs_input_grad[1]:
             gw = im2col.weight_grad(gy, layout.nhwc(x), p)
         if self.needs_input_grad[0]:
-            gx, _ = im2col.forward(gy, wm, p)
+            gx, _ = im2col.forward(gy, im2col.weight_rows(w, p), p)
             gx = gx.transpose(0, 3, 1, 2)
         return gx, gw, gb
