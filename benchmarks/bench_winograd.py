@@ -3,6 +3,9 @@ forward+backward (both minigrad, interleaved in one process) and float32 accurac
 
     python3 -m benchmarks.bench_winograd [--quick]
 
+Every case runs Winograd (its size and thread conditions lifted), to show where it gains; the
+conditions ``winograd.applies`` keeps come from these numbers.
+
 Accuracy: the max error of each float32 result (y, dx, dW) relative to the largest magnitude of the
 same result computed in float64 by the reference Function, for Winograd and for im2col. Timing
 switches ``minigrad.kernels.winograd.ENABLED``; the ratio < 1 means Winograd is faster.
@@ -36,6 +39,7 @@ def run(x, w, gy, dtype):
 
 def main():
     quick = "--quick" in sys.argv
+    winograd.SINGLE_THREAD_ONLY, winograd.MIN_CHANNELS, winograd.MIN_OUT = False, 1, 2
     rng = np.random.default_rng(0)
     bench = Bench("3x3 stride-1 conv2d fwd+bwd: Winograd / im2col (minigrad, float32)", warmup=1,
                   repeat=3 if quick else 7)

@@ -356,6 +356,8 @@ def winograd_on(monkeypatch):
 
     monkeypatch.setattr(winograd, "ENABLED", True)
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_OUT", 2)
+    monkeypatch.setattr(winograd, "SINGLE_THREAD_ONLY", False)
     return winograd
 
 
@@ -405,6 +407,8 @@ def test_winograd_skips_shapes_it_does_not_handle(winograd_on):
     assert not winograd_on.applies(plan(dilation=(2, 2)))
     assert not winograd_on.applies(plan(groups=2))
     assert not winograd_on.applies(plan(pads=(3, 3, 3, 3)))
+    winograd_on.MIN_OUT = 8  # (restored by monkeypatch)
+    assert not winograd_on.applies(plan())
 
 
 def test_resnet18_step_same_with_reference_kernels():

@@ -27,25 +27,33 @@ All arrays are channels-last: tiles are ``(N, th, tw)`` with C (or Co) contiguou
 from ..backend import get_array_module
 from . import gemm, memory
 
-__all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANNELS"]
+__all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANNELS", "MIN_OUT",
+           "SINGLE_THREAD_ONLY"]
 
-# Off by default: measured on the project's 2-core machine (``benchmarks/bench_winograd.py``), the
-# 16 smaller GEMMs per product and the transforms (single-threaded NumPy memory passes) cost more
-# than the 2.25x fewer multiplications save: 0.8-1.3x im2col's time with one BLAS thread, 3-14x
-# with two under load (each small multi-threaded GEMM waits for its threads). Set True to use it.
-ENABLED = False
-MIN_CHANNELS = 16  # below this the transforms cost more than the products they save (the RGB stem)
+# When it runs (measured on the project's 2-core machine with ``benchmarks/bench_winograd.py``,
+# forward+backward against im2col, min of 7, load ~3): with one BLAS thread it takes 0.64-0.82x
+# im2col's time at C >= 128 and outputs of 8x8 or more (ResNet18's layer2/layer3 at 32x32), but
+# 1.05-1.2x at 64 channels (the transforms, single-threaded NumPy memory passes, cost more than the
+# GEMM time saved) and 1.2-2x at 4x4 outputs. With two BLAS threads on a loaded machine its 16
+# smaller GEMMs per product each wait for their threads: 0.73-3x, unsteady. So it runs only where
+# it gained: enough channels and pixels, and a single-threaded BLAS (``gemm.blas_threads``).
+ENABLED = True
+MIN_CHANNELS = 128
+MIN_OUT = 8
+SINGLE_THREAD_ONLY = True
 
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
 
 def applies(p):
     """Whether a conv ``plan`` (``im2col.plan``) is one Winograd F(2x2, 3x3) handles and gains on: a
-    full 3x3 kernel, stride 1, no dilation, one group, padding at most 2, an output of 2x2 or more."""
+    full 3x3 kernel, stride 1, no dilation, one group, padding at most 2, and the sizes and thread
+    count where it was measured faster (see ``ENABLED``)."""
     N, C, H, W = p.x_shape
     return (ENABLED and p.w_shape[2:] == (3, 3) and p.taps == (0, 3, 0, 3) and p.stride == (1, 1)
             and p.dilation == (1, 1) and p.groups == 1 and all(0 <= q <= 2 for q in p.pads)
-            and min(p.out) >= 2 and C >= MIN_CHANNELS and p.w_shape[0] >= MIN_CHANNELS and N > 0)
+            and min(p.out) >= max(MIN_OUT, 2) and C >= MIN_CHANNELS and p.w_shape[0] >= MIN_CHANNELS and N > 0
+            and (not SINGLE_THREAD_ONLY or gemm.blas_threads() == 1))
 
 
 def _weight_transform(w):

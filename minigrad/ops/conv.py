@@ -20,8 +20,8 @@ its backward to x is ``correlate(gy, W)`` and to W ``correlate_weight_grad(gy, x
 Each op has two Functions: ``Conv2dReference`` / ``ConvTranspose2dReference`` compute the three
 products below tap by tap, exactly as written above (a learner can check them line by line);
 ``Conv2d`` / ``ConvTranspose2d`` run the same products through ``minigrad.kernels.im2col`` (GEMMs
-over channels-last memory, blocked, cached buffers) or, for 3x3 stride-1 kernels when switched on,
-Winograd's F(2x2, 3x3) (``minigrad.kernels.winograd``; off by default, see there). ``functional``
+over channels-last memory, blocked, cached buffers) or, for the 3x3 stride-1 kernels where it was
+measured faster, Winograd's F(2x2, 3x3) (``minigrad.kernels.winograd``, see there). ``functional``
 picks the fast ones unless ``minigrad.kernels.reference()`` is active; the tests check both
 against the same naive loops.
 """
