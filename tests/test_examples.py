@@ -1,8 +1,10 @@
 """The examples: every study runs with ``--quick`` as a user would (``python examples/NAME.py``, in a
 subprocess with the repository on ``PYTHONPATH``) and its ``finding:`` lines are checked for the
 direction they claim; the shared helpers (data, transforms) are checked against references."""
+import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +105,21 @@ def test_bn_vanishing_gradients(quick_runs):
     assert bound < 1e-2 and sat > 0.3
     weights, sat4 = grab(lines, rf"scale 4: .* = weights {NUM} x the 1/4 bound {NUM} x saturation {NUM}")[::2]
     assert weights > 1e2 and sat4 < 0.1
+    # the gradient-flow drawings: what reaches layer 1's output, relative to the last layer's
+    flow_plain, flow_bn = grab(lines, rf"layer 1's output is {NUM} x layer \d+'s without BatchNorm .*, {NUM} x with it")
+    assert flow_plain < 0.1 < 0.5 < flow_bn
+    code, text, out = quick_runs["bn_vanishing_gradients"]
+    if importlib.util.find_spec("graphviz") is None:
+        assert "note: no gradient-flow drawings" in text
+        return
+    if shutil.which("dot") is None:
+        assert (out / "grad_flow_plain.dot").exists() and (out / "grad_flow_batchnorm.dot").exists()
+        return
+    for name in ("grad_flow_plain.png", "grad_flow_batchnorm.png", "grad_flow_pair.png"):
+        assert (out / name).stat().st_size > 20000, name
+    for name, block in (("plain", "LinearSigmoid"), ("batchnorm", "LinearBNSigmoid")):
+        svg = (out / f"grad_flow_{name}.svg").read_text()
+        assert "layer8" in svg and block in svg and "output grad norm" in svg
 
 
 def test_bn_train_eval_gap(quick_runs):
