@@ -1,7 +1,7 @@
 """Regenerate the README's gallery, ``docs/gallery/*.png``: ``make gallery`` (or ``python docs/make_gallery.py``).
 
 Every picture comes from a command a reader can run: the drawings from ``python -m minigrad.viz`` and
-the studies from ``examples/`` at their default settings (about 5 minutes in all on 2 cores), written
+the studies from ``examples/`` at their default settings (about 2-3 minutes in all on 2 cores), written
 into ``runs/gallery/``. The chosen images are then copied into ``docs/gallery/``, scaled down to at most
 ``width`` pixels across and reduced to a 256-colour palette, so that the committed gallery stays small
 (about 0.5 MB; the script prints the total). ``PICTURES`` below is the list; the README's "Gallery"
