@@ -40,3 +40,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The README's gallery (docs/gallery/*.png) from the drawings and the studies at their defaults (~2-3 min)
+.PHONY: gallery
+gallery: $(STAMP)
+	$(PY) docs/make_gallery.py

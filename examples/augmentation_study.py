@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    return parse(p, argv, quick=dict(epochs=3, seeds=2, width=8, train_limit=600))
+    return parse(p, argv, quick=dict(epochs=3, seeds=1, width=8, train_limit=600))
 
 
 def cnn(width, seed):

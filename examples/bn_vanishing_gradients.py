@@ -33,8 +33,18 @@ standard deviation, undoing the shrinking scale of the layer below. The study me
 2. the decomposition above, at the chosen weight scale and at PyTorch's default scale 0.58;
 3. the pre-activation distributions at layers 1, 10 and 20, and the fraction of saturated units
    (``sigmoid'(z) < 0.01``, i.e. ``|z| > 4.6``);
-4. what that does to training: the same SGD run for both networks.
+4. what that does to training: the same SGD run for both networks;
+5. the gradient flow drawn: ``minigrad.viz`` draws both networks at initialisation, one box per
+   layer coloured by the norm of the gradient reaching its output, ``||dL/dh_l||``, on ONE shared log
+   colour scale (``grad_range``), so the plain network's fade from yellow (near the loss) to dark (near
+   the input) and BatchNorm's even colours compare at a glance (``grad_flow_plain.png``,
+   ``grad_flow_batchnorm.png``, and both side by side in ``grad_flow_pair.png``; ``.svg`` too, whose
+   tooltips give each layer's contents). Needs the ``graphviz`` package (``pip install 'minigrad[viz]'``)
+   and Graphviz's ``dot`` program; without ``dot`` only the ``.dot`` sources are written.
 """
+import shutil
+from collections import OrderedDict
+
 import numpy as np
 
 import minigrad
@@ -56,32 +66,46 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-draw", dest="draw", action="store_false",
+                   help="skip the gradient-flow drawings (they need the graphviz package)")
     return parse(p, argv, quick=dict(depth=8, width=16, steps=5))
 
 
+class LinearSigmoid(nn.Sequential):
+    """One hidden layer of the plain network: Linear -> Sigmoid (a named type, so drawings say it)."""
+
+
+class LinearBNSigmoid(nn.Sequential):
+    """One hidden layer of the BatchNorm network: Linear -> BatchNorm1d -> Sigmoid."""
+
+
 def build(depth, width, batch_norm, weight_scale, seed, in_features=64, classes=10):
-    """[Linear -> (BatchNorm1d) -> Sigmoid] x depth -> Linear; the same weights for a given seed."""
+    """``layer1 .. layerN`` (each Linear -> (BatchNorm1d) -> Sigmoid), then ``head`` (Linear); the same
+    weights for a given seed. One named block per hidden layer, so a drawing folded at depth 1 has one
+    box per layer."""
     minigrad.manual_seed(seed)
-    layers, fan_in = [], in_features
-    for _ in range(depth):
+    blocks, fan_in = [], in_features
+    for i in range(depth):
         linear = nn.Linear(fan_in, width)
         nn.init.normal_(linear.weight, std=weight_scale / np.sqrt(fan_in))
         nn.init.zeros_(linear.bias)
-        layers += [linear] + ([nn.BatchNorm1d(width)] if batch_norm else []) + [nn.Sigmoid()]
+        steps = [("linear", linear)] + ([("bn", nn.BatchNorm1d(width))] if batch_norm else []) + [("sigmoid", nn.Sigmoid())]
+        block = LinearBNSigmoid if batch_norm else LinearSigmoid
+        blocks.append((f"layer{i + 1}", block(OrderedDict(steps))))
         fan_in = width
-    layers.append(nn.Linear(fan_in, classes))
-    return nn.Sequential(*layers)
+    blocks.append(("head", nn.Linear(fan_in, classes)))
+    return nn.Sequential(OrderedDict(blocks))
 
 
 def hidden_linears(model):
-    return [m for m in model if isinstance(m, nn.Linear)][:-1]
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][:-1]
 
 
 def probe(model, x, y):
     """One forward/backward in train mode: per-layer weight-gradient norms and pre-activations."""
     pre = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: pre.append(inp[0].numpy()))
-             for m in model if isinstance(m, nn.Sigmoid)]
+             for m in model.modules() if isinstance(m, nn.Sigmoid)]
     model.train()
     model.zero_grad()
     F.cross_entropy(model(minigrad.tensor(x)), minigrad.tensor(y)).backward()
@@ -109,7 +133,7 @@ def decompose(depth, width, scale, seed, x, y):
     sigmoid'(z) replaced by 1, by 1/4, or kept: {"weights only", "sigmoid' = 1/4", "real sigmoid'(z)"}."""
     model = build(depth, width, False, scale, seed)
     _, pre, _ = probe(model, x, y)
-    weights = [m.weight.detach().numpy().astype(np.float64) for m in model if isinstance(m, nn.Linear)]
+    weights = [m.weight.detach().numpy().astype(np.float64) for m in model.modules() if isinstance(m, nn.Linear)]
     with minigrad.no_grad():
         logits = model(minigrad.tensor(x)).numpy().astype(np.float64)
     p = np.exp(logits - logits.max(1, keepdims=True))
@@ -127,6 +151,73 @@ def decompose(depth, width, scale, seed, x, y):
             g = g @ weights[layer]  # dL/dh of the layer below
         out[name] = np.array(norms[::-1])
     return out
+
+
+def layer_output_grads(model, x, y):
+    """One forward at init (train mode), graph kept: ``dict(loss, norms, inputs)`` with ``norms`` the
+    ``||dL/dh_l||`` of every hidden layer's output h_l (what the gradient-flow drawing colours) and
+    ``inputs`` the named input tensors (held so that the drawing can still name them)."""
+    outputs = []
+    hooks = [block.register_forward_hook(lambda mod, inp, out: outputs.append(out))
+             for name, block in model.named_children() if name.startswith("layer")]
+    model.train()
+    xt, yt = minigrad.tensor(x), minigrad.tensor(y)
+    xt.name, yt.name = f"x: {len(x)} digits", "labels"
+    loss = F.cross_entropy(model(xt), yt)
+    for h in hooks:
+        h.remove()
+    grads = minigrad.autograd.grad(loss, outputs, retain_graph=True)
+    return dict(loss=loss, norms=np.array([np.linalg.norm(g.numpy()) for g in grads]), inputs=(xt, yt))
+
+
+def draw_gradient_flow(flows, out, depth):
+    """Draw each network's loss with ``grad_flow=True`` on one shared colour scale (whole decades around
+    every drawn norm: the layers' outputs and the loss's 1), one box per layer; then both side by side.
+    Returns the paths written."""
+    import minigrad.viz as viz
+
+    norms = np.concatenate([f["norms"] for f in flows.values()])
+    lo = 10.0 ** np.floor(np.log10(norms[norms > 0].min()))
+    grad_range = (float(lo), 1.0)
+    ext = "png" if shutil.which("dot") else "dot"
+    paths = {}
+    for name, flow in flows.items():
+        title = (f"{depth}-layer sigmoid MLP {'with' if name == 'batchnorm' else 'without'} BatchNorm, at init: "
+                 "||dL/dh|| per layer")
+        for e in (ext, "svg") if ext == "png" else (ext,):
+            path = viz.render(flow["loss"], path=f"{out}/grad_flow_{name}.{e}", grad_flow=True, grad_range=grad_range,
+                              group_modules=True, collapse_depth=1, show_intermediates=False, title=title)
+            print("wrote", path)
+            paths.setdefault(name, path)
+    if ext == "png":
+        paths["pair"] = side_by_side([paths["plain"], paths["batchnorm"]], out, grad_range)
+    else:
+        print("note: Graphviz's `dot` is not installed (apt-get install graphviz): wrote the .dot sources only")
+    return paths
+
+
+def side_by_side(pngs, out, grad_range, gap=40, header=70):
+    """The two drawings next to each other at their own pixel size (``figimage``: no rescaling), under a
+    heading for each, in ``grad_flow_pair.png``."""
+    plt = pyplot()
+    images = [plt.imread(p) for p in pngs]
+    width = sum(im.shape[1] for im in images) + gap
+    height = max(im.shape[0] for im in images) + header
+    dpi = 100
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    x = 0
+    for im, name in zip(images, ("without BatchNorm", "with BatchNorm")):
+        fig.figimage(im, xo=x, yo=height - header - im.shape[0])
+        fig.text((x + im.shape[1] / 2) / width, 1 - 28 / height, name, ha="center", va="center", fontsize=16,
+                 weight="bold")
+        x += im.shape[1] + gap
+    fig.text(0.5, 1 - 58 / height, f"the same colour scale, ||dL/dh|| from {grad_range[0]:.0e} (dark) to "
+             f"{grad_range[1]:g} (yellow)", ha="center", va="center", fontsize=11)
+    path = f"{out}/grad_flow_pair.png"
+    fig.savefig(path, dpi=dpi)  # no bbox_inches="tight": it would crop the figure images
+    plt.close(fig)
+    print("wrote", path)
+    return path
 
 
 def plot(results, decomp, args):
@@ -208,6 +299,19 @@ def main(argv=None):
           f"(vanishing), with BatchNorm {ratio_bn:.2f} x; saturated units {100 * plain['saturated'].mean():.0f}% "
           f"vs {100 * bn['saturated'].mean():.0f}% (mean over layers); test accuracy after {args.steps} steps "
           f"{100 * plain['acc']:.1f}% vs {100 * bn['acc']:.1f}%.")
+    flows = {name: layer_output_grads(build(args.depth, args.width, use_bn, args.weight_scale, args.seed),
+                                      x_tr[probe_idx], y_tr[probe_idx])
+             for name, use_bn in (("plain", False), ("batchnorm", True))}
+    drawings = {}
+    if args.draw:
+        try:
+            drawings = draw_gradient_flow(flows, args.out, args.depth)
+        except ImportError as e:  # the graphviz package is an optional extra
+            print(f"note: no gradient-flow drawings: {e}")
+    (p0, *_, p1), (b0, *_, b1) = flows["plain"]["norms"], flows["batchnorm"]["norms"]
+    flow_plain, flow_bn = p0 / p1, b0 / b1
+    print(f"finding: gradient flow at init (the drawings' colours): ||dL/dh|| at layer 1's output is {flow_plain:.1e} x "
+          f"layer {args.depth}'s without BatchNorm ({p0:.1e} vs {p1:.1e}), {flow_bn:.2f} x with it ({b0:.1e} vs {b1:.1e}).")
     decomp, shares = {}, {}
     for scale in sorted({args.weight_scale, 0.58}):
         d = decompose(args.depth, args.width, scale, args.seed, x_tr[probe_idx], y_tr[probe_idx])
@@ -222,7 +326,8 @@ def main(argv=None):
     path = plot(results, decomp, args)
     return dict(ratio_plain=ratio_plain, ratio_bn=ratio_bn, acc_plain=plain["acc"], acc_bn=bn["acc"],
                 saturated_plain=float(plain["saturated"].mean()), saturated_bn=float(bn["saturated"].mean()),
-                decomposition=shares, figure=path)
+                decomposition=shares, flow_ratio_plain=flow_plain, flow_ratio_bn=flow_bn, figure=path,
+                drawings=drawings)
 
 
 if __name__ == "__main__":

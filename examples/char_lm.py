@@ -175,7 +175,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true", help="no tqdm progress bar (off anyway when "
                     "stderr is not a terminal)")
-    args = parse(ap, argv, quick=dict(steps=30, batch=16, dim=32, layers=1, block=32, sample_chars=40))
+    args = parse(ap, argv, quick=dict(steps=30, batch=16, dim=32, layers=1, block=32, sample_chars=20))
 
     minigrad.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

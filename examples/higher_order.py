@@ -132,10 +132,12 @@ def newton_vs_gd(args):
 # ---------------------------------------------------------------------------------- 2. tanh graphs
 
 
-def tanh_derivative_graphs(args):
+def tanh_derivative_graphs(args, ext=None, **render_options):
+    """Draw the graphs of d^n tanh / dx^n, n = 1..4, as ``tanh_derivative_N.EXT`` (default: .svg, or .dot
+    without Graphviz's ``dot``); ``render_options`` go to ``viz.render`` (e.g. ``legend=False``)."""
     from minigrad import viz
 
-    ext = "svg" if viz.find_dot() else "dot"
+    ext = ext or ("svg" if viz.find_dot() else "dot")
     x = minigrad.Tensor(1.0, dtype=minigrad.float64, requires_grad=True)
     x.name = "x"
     y = x.tanh()
@@ -144,7 +146,8 @@ def tanh_derivative_graphs(args):
         (y,) = autograd.grad(y, x, create_graph=True)
         counts.append(len(viz.topological_ops([y])))
         path = os.path.join(args.out, f"tanh_derivative_{n}.{ext}")
-        viz.render(y, path=path, title=f"d^{n} tanh(x) / dx^{n}", show_intermediates=False)
+        options = dict(title=f"d^{n} tanh(x) / dx^{n}: {counts[-1]} ops", show_intermediates=False)
+        viz.render(y, path=path, **{**options, **render_options})
         paths.append(path)
     t = np.tanh(1.0)
     want = 8 * t * (1 - t * t) * (2 - 3 * t * t)  # d^4/dx^4 tanh, by hand from tanh' = 1 - tanh^2

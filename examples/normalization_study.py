@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--groups", type=int, default=4, help="GroupNorm groups")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
-    return parse(p, argv, quick=dict(batch_sizes="32,2", epochs=2, train_limit=400, width=8))
+    return parse(p, argv, quick=dict(batch_sizes="16,2", epochs=1, train_limit=400, width=8))
 
 
 # ---------------------------------------------------------------- part 1: which axes

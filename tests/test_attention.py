@@ -1,9 +1,7 @@
 """scaled_dot_product_attention (forward vs a loop reference, gradcheck of Q, K, V and the float
 mask, masks, causal, dropout, errors) and nn.MultiheadAttention (vs the formula with its
-parameters), plus a smoke run of examples/char_lm.py."""
+parameters); examples/char_lm.py runs in tests/test_examples.py."""
 import math
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -392,19 +390,6 @@ def test_mha_dropout_in_training_only():
     np.testing.assert_allclose(out_e.numpy(), exp_out, rtol=1e-10, atol=1e-12)
     kept = w_a != 0
     np.testing.assert_allclose(w_a[kept], 2 * exp_w[kept], rtol=1e-10)  # kept weights scaled by 1 / (1 - p)
-
-
-def test_char_lm_example_runs(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("tqdm")
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
-    import char_lm
-
-    result = char_lm.main(["--steps", "3", "--batch", "4", "--block", "16", "--dim", "16", "--heads", "2",
-                           "--layers", "1", "--sample-chars", "10", "--out", str(tmp_path), "--no-progress"])
-    assert (tmp_path / "loss.png").exists()
-    assert len(result["losses"]) == 3 and np.isfinite(result["losses"]).all()
-    assert all(len(s) >= 10 for s in result["samples"])
 
 
 # --------------------------------------------------------------------------- both kernels

@@ -1,8 +1,6 @@
 """F.embedding (gather forward, scatter-add backward with repeated indices, padding_idx, max_norm,
-errors), nn.Embedding (init, padding row, from_pretrained) and a smoke run of
-examples/embedding_study.py."""
-from pathlib import Path
-
+errors) and nn.Embedding (init, padding row, from_pretrained); examples/embedding_study.py runs in
+tests/test_examples.py."""
 import numpy as np
 import pytest
 
@@ -174,22 +172,6 @@ def test_from_pretrained():
     np.testing.assert_array_equal(tuned.weight.grad.numpy()[0], 0.0)
     with pytest.raises(ValueError, match="from_pretrained.*2-D"):
         Embedding.from_pretrained(mg.tensor(np.zeros(3, np.float32)))
-
-
-def test_embedding_study_example_runs(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("tqdm")
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
-    import embedding_study
-
-    result = embedding_study.main(["--steps", "150", "--out", str(tmp_path), "--no-progress"])
-    assert (tmp_path / "embedding_similarity.png").exists()
-    sim = result["similarity"]
-    assert sim.shape == (10, 10)
-    np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-5)
-    assert result["losses"][-1] < 0.5 * result["losses"][0]
-    near, far = result["near_far"]
-    assert near > far + 0.5  # the learned vectors order the digits
 
 
 # Every test in this file runs twice: with the fast kernels (F's default) and the reference Function.
