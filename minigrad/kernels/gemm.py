@@ -8,32 +8,44 @@
   stays under a byte budget (``BLOCK_BYTES``, or ``BLOCK_BYTES_1THREAD`` when the BLAS runs one
   thread). Tests shrink the budgets to run the blocked code on small inputs.
 """
+import contextlib
 import os
 
 import numpy as np
 
 from ..backend import get_array_module
+from . import threads
 
-__all__ = ["mm", "mm_into", "group_mm_into", "group_mm_t", "blocks", "blas_threads",
+__all__ = ["mm", "mm_into", "group_mm_into", "group_mm_t", "blocks", "blas_thread_count",
            "BLOCK_BYTES", "BLOCK_BYTES_1THREAD"]
 
 BLOCK_BYTES = 32 << 20  # a lowered operand is built and multiplied in blocks of at most this size ...
 BLOCK_BYTES_1THREAD = 2 << 20  # ... or of about the L2 cache size when the BLAS is single-threaded
 
 
+def _thread_policy(a, b):
+    """The BLAS thread policy of ``threads.py`` for ``a @ b``: a small product runs single-threaded
+    (spinning BLAS threads would fight for the cores on a busy machine)."""
+    if type(a) is np.ndarray and threads.small_gemm(a.shape[0], b.shape[1], a.shape[1]):
+        return threads.blas_threads(1)
+    return contextlib.nullcontext()
+
+
 def mm(a, b):
     """``a @ b``, computed as ``(b^T @ a^T)^T`` when the result is wider than tall."""
-    if a.shape[0] < b.shape[1]:
-        return (b.T @ a.T).T
-    return a @ b
+    with _thread_policy(a, b):
+        if a.shape[0] < b.shape[1]:
+            return (b.T @ a.T).T
+        return a @ b
 
 
 def mm_into(a, b, out):
     """``out[...] = a @ b`` (in the faster orientation, see ``mm``)."""
-    if a.shape[0] < b.shape[1]:
-        out[...] = (b.T @ a.T).T
-    else:
-        get_array_module(out).matmul(a, b, out=out)
+    with _thread_policy(a, b):
+        if a.shape[0] < b.shape[1]:
+            out[...] = (b.T @ a.T).T
+        else:
+            get_array_module(out).matmul(a, b, out=out)
 
 
 def group_mm_into(a, b, out):
@@ -59,7 +71,7 @@ def group_mm_t(a, b, G, out_major=False):
     return xp.matmul(ag.transpose(0, 2, 1), bg)
 
 
-def blas_threads():
+def blas_thread_count():
     """How many threads the BLAS runs with, as the usual environment variables say (else all cores)."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         value = os.environ.get(var, "")
@@ -77,7 +89,7 @@ def blocks(N, oh, ow, row_bytes, xp, whole_images=False):
     after it was written. A multi-threaded BLAS call must wake its threads, which costs
     milliseconds when other processes compete for the cores: then few, big GEMMs are better.
     """
-    budget = BLOCK_BYTES_1THREAD if blas_threads() == 1 else BLOCK_BYTES
+    budget = BLOCK_BYTES_1THREAD if blas_thread_count() == 1 else BLOCK_BYTES
     nb = max(1, -(-N * oh * ow * row_bytes // budget)) if xp is np else 1  # a GPU wants one big GEMM
     if nb == 1 or N == 0:
         return [(0, N, 0, oh)]

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
-    "num_workers", "machine_busy", "parallel_for", "scratch", "blas_threads", "blas_info", "matmul", "small_gemm",
+    "num_workers", "machine_busy", "parallel_for", "blas_threads", "blas_info", "matmul", "small_gemm",
     "SMALL_GEMM_FLOPS", "LARGE_GEMM_FLOPS",
 ]
 
@@ -144,26 +144,6 @@ def parallel_for(fn, n, block):
     if job.error is not None:
         raise job.error
     return job.results
-
-
-_scratch = threading.local()
-
-
-def scratch(shape, dtype):
-    """This thread's work array for a temporary that never leaves one block of an op (one NumPy
-    buffer per thread, grown as needed and reused). A fresh array of a block's size would cost a
-    page fault per 4 KiB on first touch, about as much as the arithmetic done in it. The caller
-    must be done with it before it asks again."""
-    import numpy as np
-
-    size = 1
-    for s in shape:
-        size *= s
-    dtype = np.dtype(dtype)
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = _scratch.buf = np.empty(size, dtype=dtype)
-    return buf[:size].reshape(shape)
 
 
 # ------------------------------------------------------------------ the BLAS thread policy

@@ -36,7 +36,7 @@ __all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANN
 # 1.05-1.2x at 64 channels (the transforms, single-threaded NumPy memory passes, cost more than the
 # GEMM time saved) and 1.2-2x at 4x4 outputs. With two BLAS threads on a loaded machine its 16
 # smaller GEMMs per product each wait for their threads: 0.73-3x, unsteady. So it runs only where
-# it gained: enough channels and pixels, and a single-threaded BLAS (``gemm.blas_threads``).
+# it gained: enough channels and pixels, and a single-threaded BLAS (``gemm.blas_thread_count``).
 ENABLED = True
 MIN_CHANNELS = 128
 MIN_OUT = 8
@@ -53,7 +53,7 @@ def applies(p):
     return (ENABLED and p.w_shape[2:] == (3, 3) and p.taps == (0, 3, 0, 3) and p.stride == (1, 1)
             and p.dilation == (1, 1) and p.groups == 1 and all(0 <= q <= 2 for q in p.pads)
             and min(p.out) >= max(MIN_OUT, 2) and C >= MIN_CHANNELS and p.w_shape[0] >= MIN_CHANNELS and N > 0
-            and (not SINGLE_THREAD_ONLY or gemm.blas_threads() == 1))
+            and (not SINGLE_THREAD_ONLY or gemm.blas_thread_count() == 1))
 
 
 def _weight_transform(w):

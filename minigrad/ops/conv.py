@@ -28,6 +28,7 @@ against the same naive loops.
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import im2col, layout, winograd
+from ..kernels.threads import matmul
 
 # ------------------------------------------------------------------ linear
 
@@ -38,7 +39,7 @@ class Linear(Function):
 
     def forward(self, x, w, b):
         x2 = x.reshape(-1, x.shape[-1])
-        y = x2 @ w.T
+        y = matmul(x2, w.T)  # the BLAS thread policy: small products single-threaded
         if b is not None:
             y += b
         self.save_for_backward(x2, w)
@@ -53,10 +54,10 @@ class Linear(Function):
         g2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gx = g2 @ w
+            gx = matmul(g2, w)
             gx = gx if gy.ndim == 2 else gx.reshape(gy.shape[:-1] + (w.shape[1],))
         if self.needs_input_grad[1]:
-            gw = g2.T @ x2
+            gw = matmul(g2.T, x2)
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb

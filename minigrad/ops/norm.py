@@ -28,7 +28,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.threads import parallel_for, scratch
+from ..kernels import memory
+from ..kernels.threads import parallel_for
 
 
 def _spatial(x):
@@ -527,7 +528,7 @@ def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
 
 def _work(shape, dtype, xp):
     """A block-sized temporary: the thread's reused scratch buffer (NumPy), else a fresh array."""
-    return scratch(shape, dtype) if xp is np else xp.empty(shape, dtype=dtype)
+    return memory.scratch(shape, dtype, xp, slot="norm")
 
 
 def _blocks(block, n, per, xp):
