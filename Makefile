@@ -28,8 +28,15 @@ test-device: $(STAMP)
 	if $(PY) -c "import minigrad, sys; sys.exit(not minigrad.cuda.is_available())"; then \
 		$(PY) -m pytest; else MINIGRAD_SIMULATED_CUDA=1 $(PY) -m pytest; fi
 
+# Benchmarks compare with PyTorch when the Python running them has it: BENCH_PY=/path/to/python
+# (with torch, torchvision, threadpoolctl and minigrad's dependencies). The OpenBLAS pins of the
+# development machines are lifted for the benchmark commands only.
+BENCH_PY ?= $(PY)
+BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 PYTHONPATH=$(CURDIR)
+
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(BENCH_ENV) $(BENCH_PY) -m benchmarks
+	$(BENCH_ENV) $(BENCH_PY) -m benchmarks resnet --solo --no-memory
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,5 +1,5 @@
-"""Run every benchmark script: ``python -m benchmarks [name ...] [--option ...]`` (names like ``core``,
-``conv``; options are read by the scripts from ``sys.argv``)."""
+"""Run every benchmark script: ``python -m benchmarks [name ...] [--flags]`` (names like ``core``,
+``conv``; flags such as ``--solo`` or ``--quick`` go to every chosen script)."""
 import importlib
 import pkgutil
 import sys
@@ -9,11 +9,15 @@ from pathlib import Path
 def main(argv):
     here = Path(__file__).parent
     names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
-    words = [a for a in argv if not a.startswith("-") and not a.replace(".", "", 1).isdigit()]  # not options
-    for name in words:
+    chosen, flags = [], []
+    for k, a in enumerate(argv):  # a word that does not follow a flag is a benchmark name
+        is_name = not a.startswith("-") and (k == 0 or not argv[k - 1].startswith("-"))
+        (chosen if is_name else flags).append(a)
+    chosen = chosen or names
+    for name in chosen:
         if name not in names:
             raise SystemExit(f"unknown benchmark {name!r}; available: {', '.join(names)}")
-    for name in words or names:
+        sys.argv = [f"benchmarks.bench_{name}"] + flags  # the scripts read their flags from sys.argv
         module = importlib.import_module(f"benchmarks.bench_{name}")
         module.main()
 

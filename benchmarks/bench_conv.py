@@ -4,6 +4,7 @@
     python3 -m benchmarks.bench_conv --quick    # fewer repeats
     python3 -m benchmarks.bench_conv --threads 1 --only d.   # one thread; only cases whose label starts "d."
     python3 -m benchmarks.bench_conv --channels-last --no-pool  # minigrad gets channels-last x and dy
+    python3 -m benchmarks.bench_conv --only none --no-pool     # only conv_transpose2d and conv1d
 
 Cases: ResNet18 with ``small_input=True`` on 32x32 images at batch 32 (the stem 3->64, the 3x3
 stride-1 convs of each stage, the 3x3 stride-2 convs and the 1x1 stride-2 downsamples), the same
@@ -14,7 +15,7 @@ NumPy's own float32 GEMM throughput, measured in the same run.
 """
 import sys
 
-from benchmarks.runner import Bench, configure
+from benchmarks.runner import Bench, blas_info, configure, load
 
 
 def _arg(flag, default):
@@ -78,6 +79,39 @@ def conv_case(bench, label, N, C, H, Co, k, stride, pad, input_grad=True):
     fwd = bench.add(name + " fwd", ours_fwd, theirs_fwd, flops)
     fb = bench.add(name + " fwd+bwd", ours_fb, theirs_fb, flops * (3 if input_grad else 2))
     return name, fwd, fb
+
+
+def transpose_cases(repeat):
+    """conv_transpose2d (decoder shapes) and conv1d, forward+backward."""
+    bench = Bench("conv_transpose2d / conv1d fwd+bwd (minigrad / PyTorch)", warmup=2, repeat=repeat)
+    tF = torch.nn.functional if torch is not None else None
+    cases = [  # label, x shape, w shape, kwargs, minigrad fn, torch fn
+        ("conv_transpose2d 32x64x16x16 k4s2p1 ->32", (32, 64, 16, 16), (64, 32, 4, 4), dict(stride=2, padding=1),
+         F.conv_transpose2d, tF and tF.conv_transpose2d),
+        ("conv_transpose2d 32x128x8x8 k3s2p1op1 ->64", (32, 128, 8, 8), (128, 64, 3, 3),
+         dict(stride=2, padding=1, output_padding=1), F.conv_transpose2d, tF and tF.conv_transpose2d),
+        ("conv1d 32x64x512 k5p2 ->64", (32, 64, 512), (64, 64, 5), dict(padding=2), F.conv1d, tF and tF.conv1d),
+    ]
+    for label, xs, ws, kw, fn, tfn in cases:
+        x = rng.standard_normal(xs, dtype=np.float32)
+        w = (rng.standard_normal(ws, dtype=np.float32) * 0.1).astype(np.float32)
+        X, W = minigrad.Tensor(x, requires_grad=True), minigrad.Tensor(w, requires_grad=True)
+
+        def ours(X=X, W=W, fn=fn, kw=kw):
+            X.grad = W.grad = None
+            y = fn(X, W, **kw)
+            y.backward(minigrad.Tensor(np.ones(y.shape, np.float32)))
+
+        theirs = None
+        if torch is not None:
+            tx, tw = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(w).requires_grad_(True)
+
+            def theirs(tx=tx, tw=tw, tfn=tfn, kw=kw):
+                tx.grad = tw.grad = None
+                y = tfn(tx, tw, **kw)
+                y.backward(torch.ones_like(y))
+        bench.add(label, ours, theirs)
+    bench.report()
 
 
 def pool_case(bench, name, shape, fn, tfn):
@@ -149,8 +183,11 @@ def main():
 
     if "--no-pool" not in sys.argv:
         pool_cases(repeat)
+    if "--no-transpose" not in sys.argv:
+        transpose_cases(repeat)
 
-    print(f"\nNumPy float32 GEMM: {peak:.1f} GFLOP/s")
+    print(f"\n{blas_info(torch)} | load {load():.2f}")
+    print(f"NumPy float32 GEMM: {peak:.1f} GFLOP/s")
     print(f"{'case':34s} {'fwd ratio':>9s} {'f+b ratio':>9s} {'f+b GFLOP/s':>12s} {'% of GEMM':>9s}")
     for name, fwd, fb in summary:
         r1 = f"{fwd['ratio']:9.2f}" if fwd["ratio"] else f"{'-':>9s}"

@@ -29,6 +29,37 @@ def configure(threads=2):
     return torch
 
 
+def blas_info(torch=None):
+    """One line naming the BLAS kernels and thread counts in use (threadpoolctl), and PyTorch's."""
+    parts = []
+    try:
+        import numpy  # noqa: F401  (load NumPy's BLAS so threadpoolctl sees it)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        parts.append("threadpoolctl not installed: BLAS kernel unknown")
+    else:
+        for lib in threadpool_info():
+            name = lib.get("internal_api", "?")
+            arch = lib.get("architecture")
+            path = lib.get("filepath", "")
+            owner = "numpy" if "/numpy" in path else "torch" if "/torch/" in path else path.rsplit("/", 1)[-1]
+            parts.append(f"{owner}:{name}{'/' + arch if arch else ''} x{lib.get('num_threads')}")
+    if torch is not None:
+        parts.append(f"torch.get_num_threads()={torch.get_num_threads()}")
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    if env:
+        parts.append(f"WARNING {env} set: OpenBLAS runs pinned kernels (unset them for benchmarks)")
+    return "BLAS: " + ", ".join(parts)
+
+
+def load():
+    """The 1-minute load average (the machine is shared: quote it with every measurement)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
 def _time_once(fn):
     t0 = time.perf_counter()
     fn()

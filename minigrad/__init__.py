@@ -36,6 +36,7 @@ for _name in _METHODS:
     globals()[_name] = _method_as_function(_name)
 del _name
 
+from . import kernels  # noqa: E402,F401
 from . import functional  # noqa: E402,F401  (after Tensor: functional builds on it)
 
 

@@ -260,3 +260,16 @@ def test_dropout_module_train_eval():
     assert drop(x) is x
     with pytest.raises(ValueError, match="Dropout: probability"):
         nn.Dropout(2.0)
+
+
+def test_relu_backward_dead_units_pass_zero_even_for_non_finite_gradients():
+    """dx = gy * (y > 0), with PyTorch's threshold semantics: a dead unit gives 0 even when inf or
+    NaN arrives; a live one passes them on. Also on channels-last memory (conv outputs)."""
+    x = minigrad.tensor(np.array([-1.0, 2.0, 0.0, 3.0]), requires_grad=True)
+    x.relu().backward(minigrad.tensor(np.array([np.inf, np.nan, np.nan, np.inf])))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, np.nan, 0.0, np.inf])
+    a = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    cl = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    xt = minigrad.tensor(cl, requires_grad=True)
+    xt.relu().backward(minigrad.tensor(cl * 2))
+    np.testing.assert_array_equal(xt.grad.numpy(), np.where(a > 0, 2 * a, 0.0))

@@ -9,7 +9,7 @@ import pytest
 import minigrad
 import minigrad.functional as F
 import nn
-from minigrad.ops import conv as conv_ops
+from minigrad.kernels import gemm, im2col
 
 rng = np.random.default_rng(0)
 
@@ -150,7 +150,7 @@ def test_conv2d_channels_last_input_same_result():
 @pytest.mark.parametrize("keep_col", [True, False])
 def test_conv2d_gradcheck(shape, w_shape, kw, keep_col, monkeypatch):
     """keep_col=False: the forward keeps only the padded input and backward rebuilds col."""
-    monkeypatch.setattr(conv_ops, "_KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
+    monkeypatch.setattr(im2col, "KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
     x = t(rng.standard_normal(shape), True)
     w = t(rng.standard_normal(w_shape), True)
     b = t(rng.standard_normal(w_shape[0]), True)
@@ -184,9 +184,9 @@ def test_conv2d_large_blocked_forward_and_adjoint(shape, w_shape, kw, keep_col, 
     """col built in one piece or in many blocks (several per image, or whole images), kept for the
     weight gradient or rebuilt. The forward is checked against the tap-by-tap sum; the gradients by
     the adjoint identities of a bilinear map: <dy, y(x, W)> = <dx, x> = <dW, W>."""
-    monkeypatch.setattr(conv_ops, "_KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
-    monkeypatch.setattr(conv_ops, "_BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(conv_ops, "_BLOCK_BYTES_1THREAD", block_bytes)
+    monkeypatch.setattr(im2col, "KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
+    monkeypatch.setattr(gemm, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(gemm, "BLOCK_BYTES_1THREAD", block_bytes)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     X, Wt = t(x, True), t(w, True)
@@ -209,7 +209,7 @@ def test_conv2d_outputs_from_the_buffer_cache_never_alias():
     assert not np.shares_memory(y1.data, y2.data)
     np.testing.assert_array_equal(y1.numpy(), keep)
     np.testing.assert_allclose(y2.numpy(), 2 * keep, rtol=1e-5, atol=1e-4)
-    conv_ops.clear_buffer_cache()
+    minigrad.kernels.clear_buffer_cache()
 
 
 def test_conv2d_retain_graph_backward_twice():

@@ -9,7 +9,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
-from .conv import _cache, _pad_nhwc
+from ..kernels import memory
+from ..kernels.layout import empty_like_layout as _empty_like_layout
+from ..kernels.layout import pad_nhwc as _pad_nhwc
 
 
 def pool_out_size(n, k, s, p, d, ceil_mode):
@@ -20,19 +22,6 @@ def pool_out_size(n, k, s, p, d, ceil_mode):
     if ceil_mode and (o - 1) * s >= n + p:
         o -= 1
     return o
-
-
-def _channels_last(x):
-    return x.ndim == 4 and not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
-
-
-def _empty_like_layout(x, shape):
-    """An uninitialised NCHW-shaped array of ``shape`` with the memory order of ``x``."""
-    xp = get_array_module(x)
-    if _channels_last(x):
-        N, C, H, W = shape
-        return _cache.empty((N, H, W, C), x.dtype, xp).transpose(0, 3, 1, 2)
-    return _cache.empty(shape, x.dtype, xp)
 
 
 class _Pool2d(Function):
@@ -122,10 +111,10 @@ class MaxPool2d(_Pool2d):
         Hp, Wp = self._padded_plane()
         itype = xp.int32 if N * C * Hp * Wp < 2 ** 31 else xp.int64
         # flat position in the padded (N, C, Hp, Wp) gradient: plane start + window corner + winner's offset
-        pos = _cache.empty(arg.shape, itype, xp)
+        pos = memory.empty(arg.shape, itype, xp)
         xp.add(arg, (xp.arange(N * C, dtype=itype) * (Hp * Wp)).reshape(N, C, 1, 1), out=pos)
         pos += xp.arange(oh, dtype=itype)[:, None] * (sh * Wp) + xp.arange(ow, dtype=itype) * sw
-        gpad = _cache.zeros((N, C, Hp, Wp), gy.dtype, xp)
+        gpad = memory.zeros((N, C, Hp, Wp), gy.dtype, xp)
         scatter_add(gpad.reshape(-1), pos.reshape(-1), gy.reshape(-1))  # windows may overlap: accumulate
         return self._crop(gpad)
 

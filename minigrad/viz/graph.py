@@ -613,13 +613,13 @@ def backward_graph(outputs, params=None, show_shapes=True, show_values=False, sh
 def _saved_rows(fn, saved, names, namer, show_shapes, memory):
     """One line per array ``fn`` saved for backward: ``'xhat: 2x64x8x8 float32, 32 KiB'``.
 
-    The name is the op's own (``type(fn).saved_names[j]``); where the array is also one of fn's
+    The name is the op's own (``fn.saved_names[j]``); where the array is also one of fn's
     inputs or outputs with a known name (a parameter, a named tensor), that name follows
     (``'w = fc.weight'``). Ops that declare no names get the input/output's name, else ``saved[j]``.
     An array saved twice (``y = x * x``) is one line; ``memory`` collects bytes per buffer (a
     reshaped view shares its base's) for the graph's total.
     """
-    declared = getattr(type(fn), "saved_names", None)
+    declared = getattr(fn, "saved_names", None)  # an op whose saves vary names them per call
     known = _known_arrays(fn, names, namer)
     rows, order = {}, []
     for j, arr in enumerate(saved):

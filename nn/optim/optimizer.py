@@ -18,6 +18,7 @@ import collections
 import numbers
 
 from minigrad import backend, dtypes
+from minigrad.kernels import memory
 from minigrad.tensor import Tensor
 
 from ..serialization import unflatten_state
@@ -46,7 +47,6 @@ class Optimizer:
             params = [{"params": params}]
         for group in params:
             self.add_param_group(group)
-        self._scratch = {}
 
     def add_param_group(self, param_group):
         """Add a group (a dict with ``"params"``); missing hyper-parameters take the defaults."""
@@ -97,16 +97,11 @@ class Optimizer:
 
     # ------------------------------------------------------------ scratch memory
     def _scratch_like(self, x, slot):
-        """A scratch array shaped like ``x`` (same dtype and device), owned by the optimizer.
+        """A scratch array shaped like ``x`` (same dtype and device) for a temporary of the step.
 
-        One flat buffer per (slot, device, dtype) sized for the largest parameter is reused for all
-        parameters, so a step allocates no temporaries."""
-        key = (slot, backend.device_of(x), x.dtype)
-        buf = self._scratch.get(key)
-        if buf is None or buf.size < x.size:
-            buf = backend.get_array_module(x).empty_like(x, shape=(x.size,))
-            self._scratch[key] = buf
-        return buf[: x.size].reshape(x.shape)
+        It comes from the kernels' allocator (``minigrad.kernels.memory.scratch``): one buffer per
+        slot, sized for the largest parameter, reused for all, so a step allocates no temporaries."""
+        return memory.scratch(x.shape, x.dtype, backend.get_array_module(x), slot=("optimizer", slot))
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self):
