@@ -36,7 +36,12 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels.threads import blas_threads, parallel_for
+from . import graph
 from .broadcast import sum_to
+from .elementwise import Exp, Where
+from .linalg import MatMul, _swap_last
+from .reduce import Sum
+from .softmax import Softmax
 
 
 def _dropout_multiplier(shape, p, dtype, like):
@@ -83,7 +88,7 @@ class ScaledDotProductAttention(Function):
     """O = softmax(Q K^T * scale + mask) V"""
 
     # params: scale (float), is_causal (bool), dropout_p (float), need_weights (bool: also return Pd)
-    saved_names = ("q", "k", "v", "p", "dropout_mult")
+    saved_names = ("q", "k", "v", "p", "dropout_mult", "mask")
 
     def forward(self, q, k, v, mask):
         xp = get_array_module(q, k, v)
@@ -96,13 +101,13 @@ class ScaledDotProductAttention(Function):
         pd = p if mult is None else p * mult
         out = pd @ v
         self.shapes = (q.shape, k.shape, v.shape, None if mask is None else mask.shape)
-        self.save_for_backward(q, k, v, p, mult)
+        self.save_for_backward(q, k, v, p, mult, mask)  # mask: for backward_graph
         return (out, pd) if self.need_weights else out
 
     def backward(self, gout, gweights=None):
         """dV = Pd^T gO;  dP = (gO V^T + gW) * M;  dS = P * (dP - rowsum(P * dP));
         dQ = dS K * scale;  dK = dS^T Q * scale;  dmask = dS"""
-        q, k, v, p, mult = self.saved_tensors
+        q, k, v, p, mult, _ = self.saved_tensors
         xp = get_array_module(gout)
         T = lambda a: xp.swapaxes(a, -1, -2)  # noqa: E731  (the transpose of the last two axes)
         pd = p if mult is None else p * mult
@@ -117,6 +122,59 @@ class ScaledDotProductAttention(Function):
         q_shape, k_shape, v_shape, mask_shape = self.shapes
         d_mask = None if mask_shape is None or not self.needs_input_grad[3] else sum_to(d_s, mask_shape)
         return sum_to(d_q, q_shape), sum_to(d_k, k_shape), sum_to(d_v, v_shape), d_mask
+
+    def backward_graph(self, gout, gweights=None):
+        """The backward above on Tensors (both Functions inherit it): P recomputed from Q, K (and
+        a float mask, when it requires grad) with MatMul, Exp and Sum, so that the gradients depend
+        on Q, K, V and the mask in the graph; the dropout multiplier M and bool / causal masks are
+        constants. Every derivative of this is again products, softmax backwards and sums."""
+        saved = self.unpack_saved()  # (q, k, v, p, dropout_mult[, out], mask)
+        q, k, v, mask = saved[0], saved[1], saved[2], saved[-1]
+        mult = self.saved_tensors[4]
+        need_q, need_k, need_v, need_mask = self.needs_input_grad
+        p = self._graph_weights(q, k, mask)
+        pd = p if mult is None else p * graph.constant(mult.reshape(p.shape))
+        d_v = MatMul.apply(_swap_last(pd), gout) if need_v else None
+        d_q = d_k = d_mask = None
+        if need_q or need_k or need_mask:
+            d_pd = MatMul.apply(gout, _swap_last(v))
+            if gweights is not None:
+                d_pd = d_pd + gweights
+            d_p = d_pd if mult is None else d_pd * graph.constant(mult.reshape(p.shape))
+            d_s = p * (d_p - Sum.apply(p * d_p, axis=(p.ndim - 1,), keepdims=True))
+            d_q = MatMul.apply(d_s, k) * self.scale if need_q else None
+            d_k = MatMul.apply(_swap_last(d_s), q) * self.scale if need_k else None
+            d_mask = graph.sum_to(d_s, mask.shape) if need_mask else None
+        q_shape, k_shape, v_shape, _ = self.shapes
+        return tuple(None if g is None else graph.sum_to(g, shape)
+                     for g, shape in ((d_q, q_shape), (d_k, k_shape), (d_v, v_shape))) + (d_mask,)
+
+    def _graph_weights(self, q, k, mask):
+        """P = softmax(Q K^T * scale + mask) as Tensor ops. Positions a bool mask, causality or a
+        -inf score drop are constants: their weight is exactly 0 (Where picks a 0 score there,
+        then the exp is multiplied by 0), and a row without kept positions is all zeros, as the
+        forward makes it."""
+        scores = MatMul.apply(q, _swap_last(k)) * self.scale
+        if mask is not None and mask.dtype != bool:
+            scores = scores + mask
+        xp = scores._xp
+        L, S = scores.shape[-2:]
+        keep = xp.isfinite(scores.data)
+        if mask is not None and mask.dtype == bool:
+            keep &= mask.data
+        if self.is_causal:
+            keep &= xp.tri(L, S, 0, dtype=bool)
+        axis = scores.ndim - 1
+        if keep.all():
+            return Softmax.apply(scores, axis=axis)
+        # the row max over kept positions, a constant (softmax does not change under a shift)
+        shift = xp.where(keep, scores.data, -xp.inf).max(axis=axis, keepdims=True)
+        shift[~xp.isfinite(shift)] = 0
+        kept = Where.apply(graph.constant(keep), scores - graph.constant(shift), graph.constant(xp.zeros((), scores.dtype)))
+        e = Exp.apply(kept) * graph.constant(keep.astype(scores.dtype))
+        z = Sum.apply(e, axis=(axis,), keepdims=True)
+        empty_row = graph.constant((~keep.any(axis=axis, keepdims=True)).astype(scores.dtype))
+        return e / (z + empty_row)
 
 
 # ------------------------------------------------------------------ the fast path
@@ -162,7 +220,7 @@ def _blocks(fn, B, L, S, itemsize, xp):
 class ScaledDotProductAttentionFast(ScaledDotProductAttention):
     """O = softmax(Q K^T * scale + mask) V"""
 
-    saved_names = ("q", "k", "v", "p", "dropout_mult", "out")
+    saved_names = ("q", "k", "v", "p", "dropout_mult", "out", "mask")
 
     def forward(self, q, k, v, mask):
         xp = get_array_module(q, k, v)
@@ -196,13 +254,13 @@ class ScaledDotProductAttentionFast(ScaledDotProductAttention):
         _blocks(block, B, L, S, p.itemsize, xp)
         out = result
         self.shapes = (q.shape, k.shape, v.shape, None if mask is None else mask.shape)
-        self.save_for_backward(q, k, v, p, mult, out)
+        self.save_for_backward(q, k, v, p, mult, out, mask)
         return (out, pd.reshape(batch + (L, S))) if self.need_weights else out
 
     def backward(self, gout, gweights=None):
         """dV = Pd^T gO;  dP = (gO V^T + gW) * M;  dS = P * (dP - rowsum(gO * O + gW * Pd));
         dQ = dS K * scale;  dK = dS^T Q * scale;  dmask = dS"""
-        q, k, v, p, mult, out = self.saved_tensors
+        q, k, v, p, mult, out, _ = self.saved_tensors
         xp = get_array_module(gout)
         batch = out.shape[:-2]
         qf, kf, vf = (_flat_batch(a, batch) for a in (q, k, v))

@@ -24,25 +24,40 @@ over channels-last memory, blocked, cached buffers) or, for the 3x3 stride-1 ker
 measured faster, Winograd's F(2x2, 3x3) (``minigrad.kernels.winograd``, see there). ``functional``
 picks the fast ones unless ``minigrad.kernels.reference_kernels()`` is active; the tests check both
 against the same naive loops.
+
+Higher order (``backward_graph``). The three products close under differentiation, so the family
+needs one more op: ``Conv2dWeightGrad(x, gy)`` = correlate_weight_grad as a Function of both
+arguments (it is bilinear). Then every gradient is one of the three ops:
+
+    conv2d(x, W)                dx = conv_transpose2d(gy, W)    dW = Conv2dWeightGrad(x, gy)
+    conv_transpose2d(x, W)      dx = conv2d(gy, W)              dW = Conv2dWeightGrad(gy, x)
+    Conv2dWeightGrad(x, g)      dx = conv_transpose2d(g, gW)    dg = conv2d(x, gW)
+
+(same stride, padding, dilation and groups throughout), and derivatives of every order come from
+the same code as the first-order ones. The reference Functions' backward_graphs use the reference
+partners, the fast ones the fast partners. Linear's is two MatMuls and a Sum.
 """
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import im2col, layout, winograd
 from ..kernels.threads import matmul
+from .linalg import MatMul, _swap_last
+from .reduce import Sum
+from .shape import Reshape
 
 # ------------------------------------------------------------------ linear
 
 
 class Linear(Function):
     """y = x @ W^T + b"""
-    saved_names = ("x2d", "w")
+    saved_names = ("x2d", "w", "x")
 
     def forward(self, x, w, b):
         x2 = x.reshape(-1, x.shape[-1])
         y = matmul(x2, w.T)  # the BLAS thread policy: small products single-threaded
         if b is not None:
             y += b
-        self.save_for_backward(x2, w)
+        self.save_for_backward(x2, w, x)  # x itself (x2d is a view or copy): for backward_graph
         self.has_bias = b is not None
         return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (w.shape[0],))
 
@@ -50,7 +65,7 @@ class Linear(Function):
         """dx = gy @ W;  dW = gy^T @ x;  db = sum(gy) over all but the last axis"""
         # (each product in the orientation that gives a C-ordered result: a weight's gradient
         # lands in .grad as it is, with no copy)
-        x2, w = self.saved_tensors
+        x2, w, _ = self.saved_tensors
         g2 = gy.reshape(-1, gy.shape[-1])
         gx = gw = gb = None
         if self.needs_input_grad[0]:
@@ -60,6 +75,19 @@ class Linear(Function):
             gw = matmul(g2.T, x2)
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+    def backward_graph(self, gy):
+        """the same three lines with MatMul, Reshape and Sum (matmul's gradients are matmuls)"""
+        _, w, x = self.unpack_saved()
+        g2 = Reshape.apply(gy, shape=(-1, gy.shape[-1]))
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gx = Reshape.apply(MatMul.apply(g2, w), shape=x.shape)
+        if self.needs_input_grad[1]:
+            gw = MatMul.apply(_swap_last(g2), Reshape.apply(x, shape=(-1, x.shape[-1])))
+        if self.has_bias and self.needs_input_grad[2]:
+            gb = Sum.apply(g2, axis=(0,), keepdims=False)
         return gx, gw, gb
 
 
@@ -166,6 +194,11 @@ class Conv2dReference(Function):
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias and self.needs_input_grad[2] else None
         return gx, gw, gb
 
+    def backward_graph(self, gy):
+        """dx = conv_transpose2d(gy, W);  dW = Conv2dWeightGrad(x, gy);  db = sum(gy)  (ops)"""
+        x, w = self.unpack_saved()
+        return _conv_graph_backward(self, gy, x, w, _reference_family(), transposed=False)
+
 
 class ConvTranspose2dReference(Function):
     """y = correlate_input_grad(x, W) + b   (the adjoint of conv2d)
@@ -195,6 +228,72 @@ class ConvTranspose2dReference(Function):
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias and self.needs_input_grad[2] else None
         return gx, gw, gb
 
+    def backward_graph(self, gy):
+        """dx = conv2d(gy, W);  dW = Conv2dWeightGrad(gy, x);  db = sum(gy)  (ops)"""
+        x, w = self.unpack_saved()
+        return _conv_graph_backward(self, gy, x, w, _reference_family(), transposed=True)
+
+
+class Conv2dWeightGradReference(Function):
+    """y = correlate_weight_grad(x, g)   (conv2d's weight gradient as an op of x and gy: bilinear)
+
+    Params as conv2d's, and w_shape (the weight's shape); g has the conv's output size.
+    """
+
+    saved_names = ("x", "g")
+
+    def forward(self, x, g):
+        self.save_for_backward(x, g)
+        return correlate_weight_grad(x, g, self.w_shape, self.stride, self.padding, self.dilation, self.groups)
+
+    def backward(self, gw):
+        """dx = correlate_input_grad(g, gW);  dg = correlate(x, gW)"""
+        x, g = self.saved_tensors
+        geometry = (self.stride, self.padding, self.dilation, self.groups)
+        gx = correlate_input_grad(g, gw, x.shape, *geometry) if self.needs_input_grad[0] else None
+        gg = correlate(x, gw, g.shape[2:], *geometry) if self.needs_input_grad[1] else None
+        return gx, gg
+
+    def backward_graph(self, gw):
+        """dx = conv_transpose2d(g, gW);  dg = conv2d(x, gW)  (ops)"""
+        x, g = self.unpack_saved()
+        return _weight_grad_graph_backward(self, gw, x, g, _reference_family())
+
+
+def _geometry(fn):
+    return dict(stride=fn.stride, padding=fn.padding, dilation=fn.dilation, groups=fn.groups)
+
+
+def _conv_graph_backward(fn, gy, x, w, family, transposed):
+    """conv2d's (or, ``transposed``, conv_transpose2d's) gradients as ops of ``family`` =
+    (conv2d, conv_transpose2d, weight-grad Functions); x, w and gy are Tensors."""
+    conv, conv_t, weight_grad = family
+    need = fn.needs_input_grad
+    gx = gw = gb = None
+    if need[0]:
+        gx = (conv if transposed else conv_t).apply(gy, w, None, out=tuple(x.shape[2:]), **_geometry(fn))
+    if need[1]:
+        gw = weight_grad.apply(*((gy, x) if transposed else (x, gy)), w_shape=tuple(w.shape), **_geometry(fn))
+    if fn.has_bias and need[2]:
+        gb = Sum.apply(gy, axis=(0, 2, 3), keepdims=False)
+    return gx, gw, gb
+
+
+def _weight_grad_graph_backward(fn, gw, x, g, family):
+    """Conv2dWeightGrad's gradients as ops: dx = conv_transpose2d(g, gW), dg = conv2d(x, gW)."""
+    conv, conv_t, _ = family
+    gx = conv_t.apply(g, gw, None, out=tuple(x.shape[2:]), **_geometry(fn)) if fn.needs_input_grad[0] else None
+    gg = conv.apply(x, gw, None, out=tuple(g.shape[2:]), **_geometry(fn)) if fn.needs_input_grad[1] else None
+    return gx, gg
+
+
+def _reference_family():
+    return Conv2dReference, ConvTranspose2dReference, Conv2dWeightGradReference
+
+
+def _fast_family():
+    return Conv2d, ConvTranspose2d, Conv2dWeightGrad
+
 
 # ------------------------------------------------------------------ fast Functions
 
@@ -205,10 +304,10 @@ class Conv2d(Function):
     The fast path (see the module docstring): the output is NCHW-shaped with channels-last memory.
     Params as ``Conv2dReference``.
     """
-    saved_names = ("col", "w_rows")  # per call: col when small, else x; w (Winograd) or its im2col rows
+    saved_names = ("col", "w_rows", "x", "w")  # per call: col when small, else x; w (Winograd) or its im2col rows
 
     def forward(self, x, w, b):
-        p = im2col.plan(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups)
+        p = im2col.plan(x.shape, w.shape, self.stride, self.padding, self.dilation, self.groups, out=self.out)
         need_w = self.needs_input_grad[1]
         self.winograd = winograd.applies(p)
         if self.winograd:  # 3x3 stride 1: Winograd's F(2x2, 3x3); backward recomputes its transforms from x
@@ -220,15 +319,16 @@ class Conv2d(Function):
         if b is not None:
             y += b
         # dW needs col: keep it when small, else keep x itself (backward rebuilds col from it)
-        self.save_for_backward(col if keep else x if need_w else None, wm)
-        self.saved_names = ("col" if keep else "x", "w" if self.winograd else "w_rows")
+        # x and w themselves too (no copies): backward_graph differentiates through them
+        self.save_for_backward(col if keep else x if need_w else None, wm, x, w)
+        self.saved_names = ("col" if keep else "x", "w" if self.winograd else "w_rows", "x", "w")
         self.col_kept = keep
         self.plan, self.has_bias = p, b is not None
         return y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         """dW = col^T @ gy;  db = sum(gy);  dx = col2im(gy @ W) (stride 1: gy correlated with the flipped W)"""
-        saved, wm = self.saved_tensors
+        saved, wm = self.saved_tensors[:2]
         p = self.plan
         g = layout.nhwc(gy)  # (N, oh, ow, Co), no copy when gy is channels-last
         gx = gw = gb = None
@@ -243,6 +343,11 @@ class Conv2d(Function):
             gx = winograd.input_grad(g, wm, p) if self.winograd else im2col.input_grad(g, wm, p)
             gx = gx.transpose(0, 3, 1, 2)
         return gx, gw, gb
+
+    def backward_graph(self, gy):
+        """dx = conv_transpose2d(gy, W);  dW = Conv2dWeightGrad(x, gy);  db = sum(gy)  (ops)"""
+        x, w = self.unpack_saved()[2:]
+        return _conv_graph_backward(self, gy, x, w, _fast_family(), transposed=False)
 
 
 class ConvTranspose2d(Function):
@@ -279,3 +384,40 @@ class ConvTranspose2d(Function):
             gx, _ = im2col.forward(gy, im2col.weight_rows(w, p), p)
             gx = gx.transpose(0, 3, 1, 2)
         return gx, gw, gb
+
+    def backward_graph(self, gy):
+        """dx = conv2d(gy, W);  dW = Conv2dWeightGrad(gy, x);  db = sum(gy)  (ops)"""
+        x, w = self.unpack_saved()
+        return _conv_graph_backward(self, gy, x, w, _fast_family(), transposed=True)
+
+
+class Conv2dWeightGrad(Function):
+    """y = col(x)^T @ g   (conv2d's weight gradient as an op of x and gy; the fast path)
+
+    Params as ``Conv2dWeightGradReference``.
+    """
+
+    saved_names = ("x", "g")
+
+    def forward(self, x, g):
+        self.plan = im2col.plan(x.shape, self.w_shape, self.stride, self.padding, self.dilation, self.groups,
+                                out=g.shape[2:])
+        self.save_for_backward(x, g)
+        return im2col.weight_grad(x, layout.nhwc(g), self.plan)
+
+    def backward(self, gw):
+        """dx = col2im(g @ gW) (conv_transpose2d(g, gW));  dg = col(x) @ gW^T (conv2d(x, gW))"""
+        x, g = self.saved_tensors
+        p = self.plan
+        wm = im2col.weight_rows(gw, p)
+        gx = gg = None
+        if self.needs_input_grad[0]:
+            gx = im2col.input_grad(layout.nhwc(g), wm, p).transpose(0, 3, 1, 2)
+        if self.needs_input_grad[1]:
+            gg = im2col.forward(x, wm, p)[0].transpose(0, 3, 1, 2)
+        return gx, gg
+
+    def backward_graph(self, gw):
+        """dx = conv_transpose2d(g, gW);  dg = conv2d(x, gW)  (ops)"""
+        x, g = self.unpack_saved()
+        return _weight_grad_graph_backward(self, gw, x, g, _fast_family())

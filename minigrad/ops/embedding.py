@@ -13,10 +13,15 @@ the k-th occurrence of every index forms such a set ("rank k"). A few ranks cove
 the remaining rows of the few very frequent indices (or all rows, when there are few distinct
 indices, e.g. characters) are summed per index (``add.reduceat`` would
 say it in one call, but NumPy runs it an order of magnitude slower than plain sums).
+
+The differentiable backward (``Embedding.backward_graph``, inherited by ``EmbeddingFast``) is the
+same scatter-add as ``shape.IndexAdd``, the adjoint of the gather ``GetItem``: differentiating it
+again gathers rows, and so on, every order from that one adjoint pair.
 """
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from .shape import IndexAdd, Reshape
 
 _RANK_PASSES = 8  # occurrences per index added by fancy indexing; the rest are summed per index
 
@@ -83,6 +88,19 @@ class Embedding(Function):
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return None, gw
+
+    def backward_graph(self, gy):
+        """dW = IndexAdd(gy rows at idx)  (rows whose index is padding_idx dropped first)"""
+        if not self.needs_input_grad[1]:
+            return None, None
+        (idx,) = self.saved_tensors
+        num, d = self.weight_shape
+        idx = idx.reshape(-1)
+        rows = Reshape.apply(gy, shape=(idx.shape[0], d))
+        if self.padding_idx is not None:
+            (kept,) = (idx != self.padding_idx).nonzero()
+            rows, idx = rows[kept], idx[kept]  # a GetItem: the gather that drops those rows
+        return None, IndexAdd.apply(rows, index=idx, shape=(num, d))
 
 
 class EmbeddingFast(Embedding):

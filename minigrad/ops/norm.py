@@ -23,6 +23,14 @@ numbers with fewer passes over memory, cache-sized blocks and both cores.
 An empty batch (N = 0) gives an empty output, zero gradients for w and b, and leaves running
 buffers as they are (PyTorch sets them to NaN for instance norm; a batch without samples carries
 no statistics).
+
+Differentiable backwards (``backward_graph``, for ``create_graph=True``; defined on the reference
+classes, so the fast ones inherit them: both save the input x and the weight themselves). They
+write the backward formula above again with minigrad ops on the unpacked x and w, with mean and
+inv_std recomputed from x as ops (``_graph_normalize``): the statistics depend on x, and the
+second derivative must see that dependence. With fixed (running) statistics mean and inv_std are
+constants and the op is affine. ``BatchNorm.backward_graph`` spells out the double backward this
+composition evaluates.
 """
 import numpy as np
 
@@ -30,6 +38,9 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import memory
 from ..kernels.threads import parallel_for
+from . import graph
+from .reduce import Mean, Sum
+from .shape import Reshape
 
 
 def _spatial(x):
@@ -74,6 +85,67 @@ def _empty_backward(gy, weight):
     xp = get_array_module(gy)
     db = xp.zeros(gy.shape[1], dtype=gy.dtype)
     return xp.zeros_like(gy), None if weight is None else xp.zeros_like(db), db
+
+
+# ------------------------------------------------------------------ the same formulas on Tensors
+
+
+def _graph_normalize(xg, axes, eps):
+    """``_normalize`` on a Tensor: xhat and inv_std as ops of ``xg`` (mean, var recomputed)."""
+    mean = Mean.apply(xg, axis=axes, keepdims=True)
+    xc = xg - mean
+    inv_std = (Mean.apply(xc * xc, axis=axes, keepdims=True) + eps) ** -0.5
+    return xc * inv_std, inv_std
+
+
+def _graph_normalize_backward(dxhat, xhat, inv_std, axes):
+    """``_normalize_backward`` on Tensors: inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))."""
+    mean_dxhat = Mean.apply(dxhat, axis=axes, keepdims=True)
+    mean_dxhat_xhat = Mean.apply(dxhat * xhat, axis=axes, keepdims=True)
+    return inv_std * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat)
+
+
+def _reshape(t, shape):
+    shape = tuple(shape)
+    return t if t.shape == shape else Reshape.apply(t, shape=shape)
+
+
+def _graph_backward(fn, gy, affine_shape, w_shape, param_shape, sum_axes, group_shape=None, stat_axes=None):
+    """The normalization backward on Tensors, for every op of this file.
+
+    ``affine_shape``: the view of x in which w (viewed as ``w_shape``) broadcasts and dw, db (of
+    ``param_shape``) sum over ``sum_axes``; ``group_shape``, ``stat_axes``: the view in which each group's statistics
+    are taken over ``stat_axes`` (None: fixed statistics, the saved mean and inv_std)."""
+    x, mean, inv_std, weight = fn.unpack_saved()
+    need = fn.needs_input_grad
+    if x.data.size == 0:  # an empty batch: empty dx, zero dw and db (no x reaches them)
+        xp = x._xp
+        zeros_c = graph.constant(xp.zeros(param_shape, dtype=gy.dtype))
+        return (graph.constant(xp.zeros(x.shape, dtype=gy.dtype)) if need[0] else None,
+                zeros_c if need[1] and weight is not None else None, zeros_c if need[2] else None)
+    ga = _reshape(gy, affine_shape)
+    w = None if weight is None else _reshape(weight, w_shape)
+    if group_shape is None:  # fixed statistics: xhat = (x - mean) * inv_std with constants
+        stat_shape = (1, -1) + (1,) * (len(affine_shape) - 2)
+        mean_c = graph.constant(mean.data.reshape(stat_shape))
+        inv_c = graph.constant(inv_std.data.reshape(stat_shape))
+        xhat = (_reshape(x, affine_shape) - mean_c) * inv_c
+    else:
+        xhat_g, inv_g = _graph_normalize(_reshape(x, group_shape), stat_axes, fn.eps)
+        xhat = _reshape(xhat_g, affine_shape)
+    dx = dw = db = None
+    if need[0]:
+        dxhat = ga if w is None else ga * w
+        if group_shape is None:
+            dx = dxhat * inv_c
+        else:
+            dx = _graph_normalize_backward(_reshape(dxhat, group_shape), xhat_g, inv_g, stat_axes)
+        dx = _reshape(dx, x.shape)
+    if need[1] and weight is not None:
+        dw = _reshape(Sum.apply(ga * xhat, axis=sum_axes, keepdims=False), param_shape)
+    if need[2]:
+        db = _reshape(Sum.apply(ga, axis=sum_axes, keepdims=False), param_shape)
+    return dx, dw, db
 
 
 # ------------------------------------------------------------------ batch norm
@@ -136,6 +208,27 @@ class BatchNorm(Function):
         db = gy3.sum(axis=self._axes)
         return dx.reshape(x.shape), dw, db, None, None
 
+    def backward_graph(self, gy):
+        """The backward above on Tensors (composed: ``_graph_backward``, mean and inv_std recomputed
+        from x as ops). In training, with incoming gradients ggx, ggw, ggb for dx, dw, db, per
+        channel (M = the mean over its m values, s = inv_std, ghat = gy * w), the graph of this
+        composition evaluates the classic compact double backward:
+            d gy = w * s * (ggx - M(ggx) - xhat * M(ggx * xhat)) + ggw * xhat + ggb
+            d w  = sum(gy * s * (ggx - M(ggx) - xhat * M(ggx * xhat)))
+            d x  = s**2 * (3 * M(ggx * xhat) * M(ghat * xhat) * xhat - M(ghat * xhat) * (ggx - M(ggx))
+                           - M(ggx * xhat) * (ghat - M(ghat)) - M(ggx * (ghat - M(ghat))) * xhat)
+                   + ggw * s * (gy - M(gy) - xhat * M(gy * xhat))
+        (dx's operator is the projection s * (1 - M - xhat M(xhat .)), symmetric, hence d gy; d x
+        collects x's paths through s, xhat and dw = sum(gy * xhat)). tests/test_higher_order_heavy.py
+        checks these lines against the composed graph. With running statistics (eval) the op is
+        affine, xhat = (x - running_mean) * s with s constant, and
+            d gy = ggx * w * s + ggw * xhat + ggb;   d w = sum(ggx * gy * s);   d x = ggw * gy * s.
+        """
+        n, c, spatial = gy.shape[0], gy.shape[1], _spatial(gy)
+        view = (n, c, spatial)
+        return _graph_backward(self, gy, view, (1, c, 1), (c,), (0, 2),
+                               view if self.training else None, self._axes) + (None, None)
+
 
 # ------------------------------------------------------------------ group and instance norm
 
@@ -172,6 +265,12 @@ class GroupNorm(Function):
         dw = None if weight is None else (gy3 * xhat3).sum(axis=(0, 2))
         db = gy3.sum(axis=(0, 2))
         return dx.reshape(x.shape), dw, db
+
+    def backward_graph(self, gy):
+        """The backward above on Tensors (``_graph_backward``: statistics recomputed from x as ops)."""
+        n, c, spatial = gy.shape[0], gy.shape[1], _spatial(gy)
+        groups = (n, self.num_groups, (c // self.num_groups) * spatial)
+        return _graph_backward(self, gy, (n, c, spatial), (1, c, 1), (c,), (0, 2), groups, (2,))
 
 
 class InstanceNorm(Function):
@@ -223,6 +322,14 @@ class InstanceNorm(Function):
         db = gy3.sum(axis=(0, 2))
         return dx.reshape(x.shape), dw, db, None, None
 
+    def backward_graph(self, gy):
+        """The backward above on Tensors (``_graph_backward``: statistics recomputed from x as ops,
+        or the running ones as constants)."""
+        n, c, spatial = gy.shape[0], gy.shape[1], _spatial(gy)
+        view = (n, c, spatial)
+        return _graph_backward(self, gy, view, (1, c, 1), (c,), (0, 2),
+                               view if self.use_input_stats else None, (2,)) + (None, None)
+
 
 # ------------------------------------------------------------------ layer norm
 
@@ -262,6 +369,14 @@ class LayerNorm(Function):
         dw = None if weight is None else (gy2 * xhat).sum(axis=0).reshape(shape)
         db = gy2.sum(axis=0).reshape(shape)
         return dx.reshape(x.shape), dw, db
+
+    def backward_graph(self, gy):
+        """The backward above on Tensors (``_graph_backward``: statistics recomputed from x as ops)."""
+        m = 1
+        for size in self.normalized_shape:
+            m *= size
+        rows = (gy.data.size // max(m, 1), m)
+        return _graph_backward(self, gy, rows, (m,), tuple(self.normalized_shape), (0,), rows, (1,))
 
 
 # ================================================================== the fast kernels

@@ -4,6 +4,12 @@ Max and average pooling loop over the kh*kw kernel offsets, never over pixels: f
 strided slice ``x_pad[:, :, i*dh : : sh, j*dw : : sw]`` holds that tap of every window at once, so each
 step is one whole-array NumPy operation. The input is read through a channels-last (padded) copy, as
 in ``conv``, so that the strided taps read runs of C contiguous values; outputs are channels-last.
+
+Higher order (``backward_graph``). Average pooling (plain and adaptive) is linear: its gradient is
+its adjoint, written as a Function of its own (``AvgPool2dAdjoint``, ``AdaptiveAvgPool2dAdjoint``)
+whose gradient is the pooling again, so the two call each other. Max pooling's gradient sends gy to
+each window's winner: a scatter-add (``shape.IndexAdd``) at positions fixed by the forward, whose
+gradient is the gather of those positions (``GetItem``).
 """
 import numpy as np
 
@@ -12,6 +18,7 @@ from ..backend import get_array_module, scatter_add
 from ..kernels import memory
 from ..kernels.layout import empty_like_layout as _empty_like_layout
 from ..kernels.layout import pad_nhwc as _pad_nhwc
+from .shape import GetItem, IndexAdd, Reshape
 
 
 def pool_out_size(n, k, s, p, d, ceil_mode):
@@ -104,19 +111,37 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, gy):
         """dx[window's argmax] += gy  (the first maximum of each window, as PyTorch)"""
-        (arg,) = self.saved_tensors
         xp = get_array_module(gy)
+        N, C = self.geometry[0][:2]
+        Hp, Wp = self._padded_plane()
+        pos = self._winner_positions(xp, fresh=False)
+        gpad = memory.zeros((N, C, Hp, Wp), gy.dtype, xp)
+        scatter_add(gpad.reshape(-1), pos.reshape(-1), gy.reshape(-1))  # windows may overlap: accumulate
+        return self._crop(gpad)
+
+    def _winner_positions(self, xp, fresh):
+        """Each window's winner as a flat position in the padded (N, C, Hp, Wp) gradient: plane
+        start + window corner + the winner's offset (``fresh``: its own array, not a reused buffer)."""
+        (arg,) = self.saved_tensors
         (N, C, H, W), (oh, ow), _ = self.geometry
         (sh, sw) = self.stride
         Hp, Wp = self._padded_plane()
         itype = xp.int32 if N * C * Hp * Wp < 2 ** 31 else xp.int64
-        # flat position in the padded (N, C, Hp, Wp) gradient: plane start + window corner + winner's offset
-        pos = memory.empty(arg.shape, itype, xp)
+        pos = xp.empty(arg.shape, itype) if fresh else memory.empty(arg.shape, itype, xp)
         xp.add(arg, (xp.arange(N * C, dtype=itype) * (Hp * Wp)).reshape(N, C, 1, 1), out=pos)
         pos += xp.arange(oh, dtype=itype)[:, None] * (sh * Wp) + xp.arange(ow, dtype=itype) * sw
-        gpad = memory.zeros((N, C, Hp, Wp), gy.dtype, xp)
-        scatter_add(gpad.reshape(-1), pos.reshape(-1), gy.reshape(-1))  # windows may overlap: accumulate
-        return self._crop(gpad)
+        return pos
+
+    def backward_graph(self, gy):
+        """dx = IndexAdd(gy at the winners' positions) cropped to the input (ops: a scatter-add
+        whose gradient gathers the winners' gradients)"""
+        N, C, H, W = self.geometry[0]
+        Hp, Wp = self._padded_plane()
+        pos = self._winner_positions(gy._xp, fresh=True).reshape(-1)
+        gpad = IndexAdd.apply(Reshape.apply(gy, shape=(pos.shape[0],)), index=pos, shape=(N * C * Hp * Wp,))
+        top, left = self.geometry[2][0], self.geometry[2][2]
+        crop = (slice(None), slice(None), slice(top, top + H), slice(left, left + W))
+        return GetItem.apply(Reshape.apply(gpad, shape=(N, C, Hp, Wp)), index=crop)
 
 
 class AvgPool2d(_Pool2d):
@@ -141,8 +166,20 @@ class AvgPool2d(_Pool2d):
         return xp.asarray(div, dtype=dtype)
 
     def forward(self, x):
+        self._geometry(x.shape)
+        return self._average(x)
+
+    def backward(self, gy):
+        """dx[every tap of the window] += gy / divisor"""
+        return self._spread(gy)
+
+    def backward_graph(self, gy):
+        return AvgPool2dAdjoint.apply(gy, in_shape=self.geometry[0], **self.params)
+
+    def _average(self, x):
+        """y = the window sums of x / divisor (geometry set)."""
         xp = get_array_module(x)
-        oh, ow, pads = self._geometry(x.shape)
+        _, (oh, ow), pads = self.geometry
         xpad = _pad_nhwc(x, *pads).transpose(0, 3, 1, 2)
         y = None
         for _, sl in self._taps(oh, ow):
@@ -158,8 +195,8 @@ class AvgPool2d(_Pool2d):
             y /= div
         return y
 
-    def backward(self, gy):
-        """dx[every tap of the window] += gy / divisor"""
+    def _spread(self, gy):
+        """dx: every window's gy / divisor added to each of its taps (geometry set)."""
         xp = get_array_module(gy)
         (N, C, H, W), (oh, ow), (top, bottom, left, right) = self.geometry
         div = self._divisor(xp, gy.dtype)
@@ -169,6 +206,26 @@ class AvgPool2d(_Pool2d):
         for _, sl in self._taps(oh, ow):
             gpad[sl] += g
         return self._crop(gpad)
+
+
+class AvgPool2dAdjoint(AvgPool2d):
+    """y[n,c,a,b] = sum over the windows (p,q) that contain (a,b) of x[n,c,p,q] / divisor[p,q]
+
+    The transpose of AvgPool2d (x has the pooled size, y the input size ``in_shape``): its
+    gradient as an op, so it can be differentiated; its own gradient is AvgPool2d again."""
+    saved_names = ()
+
+    def forward(self, g):
+        self._geometry(self.in_shape)
+        return self._spread(g)
+
+    def backward(self, gy):
+        """dx = AvgPool2d(gy)"""
+        return self._average(gy)
+
+    def backward_graph(self, gy):
+        params = {k: v for k, v in self.params.items() if k != "in_shape"}
+        return AvgPool2d.apply(gy, **params)
 
 
 def adaptive_bins(n, o):
@@ -190,20 +247,34 @@ class AdaptiveAvgPool2d(Function):
     saved_names = ()
 
     def forward(self, x):
-        xp = get_array_module(x)
-        N, C, H, W = x.shape
-        oh, ow = self.output_size
-        self.in_shape = x.shape
-        if H % oh == 0 and W % ow == 0:  # equal bins (global pooling included): a reshape and a mean
-            kh, kw = H // oh, W // ow
-            return x.reshape(N, C, oh, kh, ow, kw).mean(axis=(3, 5), dtype=x.dtype)
-        self.a_h = _bin_matrix(H, oh, xp, x.dtype)
-        self.a_w = _bin_matrix(W, ow, xp, x.dtype)
-        t = xp.tensordot(x, self.a_w, axes=([3], [1]))  # (N, C, H, ow)
-        return xp.tensordot(t, self.a_h, axes=([2], [1])).transpose(0, 1, 3, 2)
+        self._setup(x.shape, get_array_module(x), x.dtype)
+        return self._average(x)
 
     def backward(self, gy):
         """dx = A_h^T @ gy @ A_w  (each bin's gradient spread evenly over its bin)"""
+        return self._spread(gy)
+
+    def backward_graph(self, gy):
+        return AdaptiveAvgPool2dAdjoint.apply(gy, in_shape=self.in_shape, output_size=self.output_size)
+
+    def _setup(self, in_shape, xp, dtype):
+        N, C, H, W = self.in_shape = tuple(in_shape)
+        oh, ow = self.output_size
+        if not (H % oh == 0 and W % ow == 0):
+            self.a_h = _bin_matrix(H, oh, xp, dtype)
+            self.a_w = _bin_matrix(W, ow, xp, dtype)
+
+    def _average(self, x):
+        xp = get_array_module(x)
+        N, C, H, W = self.in_shape
+        oh, ow = self.output_size
+        if H % oh == 0 and W % ow == 0:  # equal bins (global pooling included): a reshape and a mean
+            kh, kw = H // oh, W // ow
+            return x.reshape(N, C, oh, kh, ow, kw).mean(axis=(3, 5), dtype=x.dtype)
+        t = xp.tensordot(x, self.a_w, axes=([3], [1]))  # (N, C, H, ow)
+        return xp.tensordot(t, self.a_h, axes=([2], [1])).transpose(0, 1, 3, 2)
+
+    def _spread(self, gy):
         xp = get_array_module(gy)
         N, C, H, W = self.in_shape
         oh, ow = self.output_size
@@ -215,3 +286,21 @@ class AdaptiveAvgPool2d(Function):
             return xp.broadcast_to(g, (N, C, oh, kh, ow, kw)).reshape(self.in_shape)
         t = xp.tensordot(gy, self.a_h, axes=([2], [0]))  # (N, C, ow, H)
         return xp.tensordot(t, self.a_w, axes=([2], [0]))
+
+
+class AdaptiveAvgPool2dAdjoint(AdaptiveAvgPool2d):
+    """y = A_h^T @ x @ A_w   (the transpose of AdaptiveAvgPool2d: x pooled-size, y of ``in_shape``)
+
+    Its gradient is AdaptiveAvgPool2d again (the pair's backward_graphs call each other)."""
+    saved_names = ()
+
+    def forward(self, g):
+        self._setup(self.in_shape, get_array_module(g), g.dtype)
+        return self._spread(g)
+
+    def backward(self, gy):
+        """dx = A_h @ gy @ A_w^T  (AdaptiveAvgPool2d(gy))"""
+        return self._average(gy)
+
+    def backward_graph(self, gy):
+        return AdaptiveAvgPool2d.apply(gy, output_size=self.output_size)

@@ -130,29 +130,68 @@ def apply_taps(x, taps, axis):
     return out
 
 
+def interpolation_taps(mode, align_corners, in_hw, size, scales, dtype):
+    """The (height, width) tap lists of resizing ``in_hw`` to ``size`` (host arrays, O(H + W))."""
+    (H, W), (Ho, Wo), (sh, sw) = in_hw, size, scales
+    if mode == "bilinear":
+        return (linear_taps(H, Ho, sh, align_corners, dtype), linear_taps(W, Wo, sw, align_corners, dtype))
+    exact = mode == "nearest-exact"
+    return nearest_taps(H, Ho, sh, exact), nearest_taps(W, Wo, sw, exact)
+
+
+def resample(x, taps):
+    """The forward map: width taps, then height taps."""
+    th, tw = taps
+    return apply_taps(apply_taps(x, _on_device(tw, x), 3), _on_device(th, x), 2)
+
+
+def resample_adjoint(g, taps, in_hw):
+    """The transposed map: each input position gathers, with the same weights, the outputs that read it."""
+    (th, tw), (H, W) = taps, in_hw
+    Ho, Wo = g.shape[2:]
+    gth = transpose_taps(th, H, Ho, g.dtype)
+    gtw = transpose_taps(tw, W, Wo, g.dtype)
+    return apply_taps(apply_taps(g, _on_device(gth, g), 2), _on_device(gtw, g), 3)
+
+
 class Interpolate(Function):
-    """y[n,c,i,j] = sum_(s,t) wh_s[i] * ww_t[j] * x[n,c,ih_s[i],iw_t[j]]"""
+    """y[n,c,i,j] = sum_(s,t) wh_s[i] * ww_t[j] * x[n,c,ih_s[i],iw_t[j]]
+
+    Linear in x: its gradient is its adjoint ``InterpolateAdjoint``, whose gradient is
+    ``Interpolate`` again (the pair's backward_graphs call each other)."""
     saved_names = ()
 
     def forward(self, x):
-        H, W = x.shape[2:]
-        Ho, Wo = self.size
-        sh, sw = self.scales
-        if self.mode == "bilinear":
-            th = linear_taps(H, Ho, sh, self.align_corners, x.dtype)
-            tw = linear_taps(W, Wo, sw, self.align_corners, x.dtype)
-        else:
-            exact = self.mode == "nearest-exact"
-            th, tw = nearest_taps(H, Ho, sh, exact), nearest_taps(W, Wo, sw, exact)
-        self.taps = (th, tw)  # small: O(H + W) indices and weights
-        self.in_hw = (H, W)
-        return apply_taps(apply_taps(x, _on_device(tw, x), 3), _on_device(th, x), 2)
+        self.in_hw = tuple(x.shape[2:])
+        self.taps = interpolation_taps(self.mode, self.align_corners, self.in_hw, self.size, self.scales, x.dtype)
+        return resample(x, self.taps)
 
     def backward(self, gy):
         """dx[n,c,a,b] = sum over the (i,j) that read (a,b) of wh[i] * ww[j] * gy[n,c,i,j]
         (the tap lists transposed: a gather over the outputs that read each input)"""
-        (th, tw), (H, W) = self.taps, self.in_hw
-        Ho, Wo = gy.shape[2:]
-        gth = transpose_taps(th, H, Ho, gy.dtype)
-        gtw = transpose_taps(tw, W, Wo, gy.dtype)
-        return apply_taps(apply_taps(gy, _on_device(gth, gy), 2), _on_device(gtw, gy), 3)
+        return resample_adjoint(gy, self.taps, self.in_hw)
+
+    def backward_graph(self, gy):
+        return InterpolateAdjoint.apply(gy, in_hw=self.in_hw, size=self.size, scales=self.scales,
+                                        mode=self.mode, align_corners=self.align_corners)
+
+
+class InterpolateAdjoint(Function):
+    """y[n,c,a,b] = sum over the (i,j) that read (a,b) of wh[i] * ww[j] * x[n,c,i,j]  (Interpolate's transpose)
+
+    ``x`` has the interpolated size ``size``; ``y`` the original ``in_hw``. This is Interpolate's
+    gradient as an op of its own, so that the gradient can be differentiated: its backward is
+    Interpolate's forward map."""
+    saved_names = ()
+
+    def forward(self, g):
+        self.taps = interpolation_taps(self.mode, self.align_corners, self.in_hw, self.size, self.scales, g.dtype)
+        return resample_adjoint(g, self.taps, self.in_hw)
+
+    def backward(self, gy):
+        """dx = Interpolate(gy)  (the adjoint of the adjoint is the map itself)"""
+        return resample(gy, self.taps)
+
+    def backward_graph(self, gy):
+        return Interpolate.apply(gy, size=self.size, scales=self.scales, mode=self.mode,
+                                 align_corners=self.align_corners)

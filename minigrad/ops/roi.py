@@ -18,11 +18,18 @@ dot product (or max) over L. Padding taps read an extra row (0 for sums, -inf fo
 The backward of RoI Align is the same operation on the transposed table: the taps sorted by
 pixel, each pixel gathering the gradients of the bins that read it. RoI Pool's backward adds each
 bin's gradient at its argmax.
+
+Both ops are linear in x for fixed boxes (RoI Pool piecewise: the argmax is fixed), so their
+differentiable backwards (``backward_graph``) write the same scatter with ``shape.IndexAdd``, the
+adjoint of the gather ``GetItem``: every higher derivative comes from that pair. Boxes get no
+gradient (as in torchvision).
 """
 import numpy as np
 
 from ..autograd import Function
 from ..backend import asarray, device_of, get_array_module, scatter_add, to_numpy
+from . import graph
+from .shape import IndexAdd, Permute, Reshape
 
 _FLT_MAX = float(np.finfo(np.float32).max)  # torchvision's initial max for RoI Pool, any dtype
 _CHUNK = 1 << 21  # elements gathered at once (8 MB of float32): the working set stays in cache
@@ -217,6 +224,32 @@ class RoIAlign(Function):
         rows = gather_segments(src, bin_[order], w, degree)  # (N*H*W, C)
         return _to_nchw(rows, N, H, W), None
 
+    def backward_graph(self, gy):
+        """dx[pixel] += weight / count[bin] * gy[bin], over every tap (bin, pixel, weight): a
+        GetItem of the bins' rows, a product with constant weights and an IndexAdd"""
+        if not self.needs_input_grad[0]:
+            return None, None
+        pixel, weight, n, count = self.saved_tensors
+        N, C, H, W = self.in_shape
+        bin_ = _ragged(n)[0]
+        dev = device_of(gy.data)
+        rows = _rows_of(gy)  # (K*PH*PW, C)
+        taps = rows[asarray(bin_, None, dev)] * graph.constant(asarray((weight / count[bin_])[:, None], gy.dtype, dev))
+        pixels = IndexAdd.apply(taps, index=asarray(pixel, None, dev), shape=(N * H * W, C))
+        return _nchw_of(pixels, N, H, W), None
+
+
+def _rows_of(g):
+    """The Tensor (K, C, P1, P2) as its (K*P1*P2, C) rows (differentiable: Permute, Reshape)."""
+    K, C, P1, P2 = g.shape
+    return Reshape.apply(Permute.apply(g, dims=(0, 2, 3, 1)), shape=(K * P1 * P2, C))
+
+
+def _nchw_of(rows, K, P1, P2):
+    """``_to_nchw`` on a Tensor: (K*P1*P2, C) -> (K, C, P1, P2)."""
+    C = rows.shape[1]
+    return Permute.apply(Reshape.apply(rows, shape=(K, P1, P2, C)), dims=(0, 3, 1, 2))
+
 
 # ------------------------------------------------------------------ RoI Pool
 
@@ -291,3 +324,15 @@ class RoIPool(Function):
         gx = xp.zeros((P + 1) * C, gy.dtype)
         scatter_add(gx, flat, g)
         return _to_nchw(gx[:-C].reshape(P, C), N, H, W), None
+
+    def backward_graph(self, gy):
+        """the same scatter as an IndexAdd (into a spare pixel P for bins without argmax)"""
+        if not self.needs_input_grad[0]:
+            return None, None
+        (arg,) = self.saved_tensors
+        xp = get_array_module(arg)
+        N, C, H, W = self.in_shape
+        P = N * H * W
+        flat = (xp.where(arg >= 0, arg, P) * C + xp.arange(C)[None, :]).reshape(-1)
+        gx = IndexAdd.apply(Reshape.apply(_rows_of(gy), shape=(flat.shape[0],)), index=flat, shape=((P + 1) * C,))
+        return _nchw_of(Reshape.apply(gx[:-C], shape=(P, C)), N, H, W), None
