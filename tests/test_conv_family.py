@@ -416,8 +416,9 @@ def test_resnet18_step_same_with_reference_kernels():
     with the fast and the reference conv Functions."""
     minigrad.manual_seed(0)
     model = nn.models.resnet18(num_classes=3, in_channels=1, small_input=True).double()
-    x = t(rng.standard_normal((2, 1, 8, 8)))
-    target = t(np.array([0, 2]))
+    local = np.random.default_rng(7)  # its own generator: the data must not depend on which tests ran before
+    x = t(local.standard_normal((4, 1, 8, 8)))
+    target = t(np.array([0, 2, 1, 0]))
     results = []
     for ref in (False, True):
         with minigrad.kernels.reference_kernels(ref):
@@ -425,6 +426,6 @@ def test_resnet18_step_same_with_reference_kernels():
             loss = F.cross_entropy(model(x), target)
             loss.backward()
             results.append([loss.item()] + [p.grad.numpy().copy() for p in model.parameters()])
-    assert math.isclose(results[0][0], results[1][0], rel_tol=1e-12)
-    for a, b in zip(results[0][1:], results[1][1:]):  # (BatchNorm over 2 images amplifies rounding)
+    assert math.isclose(results[0][0], results[1][0], rel_tol=1e-10)  # float64; the two paths sum in different orders
+    for a, b in zip(results[0][1:], results[1][1:]):  # (BatchNorm over few images amplifies rounding)
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9 * np.abs(b).max())

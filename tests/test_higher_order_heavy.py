@@ -22,7 +22,7 @@ def t64(*shape, requires_grad=True, positive=False):
     a = RNG.standard_normal(shape)
     if positive:
         a = np.abs(a) + 0.5
-    return mg.Tensor(a, dtype=mg.float64, requires_grad=requires_grad)
+    return mg.tensor(a, dtype=mg.float64, requires_grad=requires_grad)  # on the test's device
 
 
 @pytest.fixture(params=["fast", "reference"])

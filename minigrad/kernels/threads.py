@@ -127,7 +127,8 @@ def parallel_for(fn, n, block):
 
     The blocks run on the calling thread and ``num_workers() - 1`` pool threads, each taking the
     next unclaimed block when it is free, so a pool thread that gets no core simply claims
-    nothing; on a machine already busy (``machine_busy()``) they all run on the calling thread. ``fn`` must write only to its own block's slice, and return what is to be combined
+    nothing; on a machine already busy (``machine_busy()``) they all run on the calling thread.
+    ``fn`` must write only to its own block's slice, and return what is to be combined
     afterwards (partial sums).
     """
     block = max(int(block), 1)

@@ -649,8 +649,8 @@ def _work(shape, dtype, xp):
 def _blocks(block, n, per, xp):
     """Run ``block(n0, n1)`` over blocks of ``per`` samples, spread over the thread pool (NumPy
     only); returns the blocks' results."""
-    if xp is not np:
-        return [block(n0, min(n0 + per, n)) for n0 in range(0, n, per)]
+    if xp is not np:  # as parallel_for: an empty batch is one empty block
+        return [block(n0, min(n0 + per, n)) for n0 in range(0, n, per)] or [block(0, 0)]
     return parallel_for(block, n, per)
 
 
