@@ -707,26 +707,38 @@ def _set_or_add_grad(tensor, g, delivered=None):
         tensor.grad.data = tensor.grad.data + g
 
 
+def _outputs_and_seeds(op, outputs, grads, create_graph):
+    """Check ``outputs`` (a Tensor or a list) and their gradients (None, a Tensor or a list) and
+    make the seeds of a backward walk."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grads is None or isinstance(grads, Tensor):
+        grads = [grads] * len(outputs) if grads is None else [grads]
+    if len(grads) != len(outputs):
+        raise ValueError(f"{op}: got {len(grads)} gradients for {len(outputs)} tensors")
+    for t in outputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"{op}: element 0 of tensors does not require grad and does not have a grad_fn")
+    return outputs, [_initial_grad(t, g, create_graph) for t, g in zip(outputs, grads)]
+
+
+def _differentiated(op, inputs):
+    """``inputs`` as a list of Tensors that require grad."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError(f"{op}: 'inputs' argument should not be empty")
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"{op}: one of the differentiated Tensors does not require grad")
+    return inputs
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """``minigrad.autograd.backward``: ``Tensor.backward`` for several outputs at once."""
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    if grad_tensors is None or isinstance(grad_tensors, Tensor):
-        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
-    if len(grad_tensors) != len(tensors):
-        raise ValueError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
-    for t in tensors:
-        if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    tensors, seeds = _outputs_and_seeds("backward", tensors, grad_tensors, create_graph)
     if inputs is not None:
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        if not inputs:
-            raise RuntimeError("backward: 'inputs' argument should not be empty")
-        for t in inputs:
-            if not t.requires_grad:
-                raise RuntimeError("backward: one of the tensors in 'inputs' does not require grad")
+        inputs = _differentiated("backward", inputs)
     if retain_graph is None:
         retain_graph = create_graph
-    seeds = [_initial_grad(t, g, create_graph) for t, g in zip(tensors, grad_tensors)]
     run_backward(tensors, seeds, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
 
@@ -736,35 +748,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     Like ``torch.autograd.grad``: ``retain_graph`` defaults to ``create_graph``; with
     ``create_graph=True`` the result has a graph and can be differentiated again.
     """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
-    for t in inputs:
-        if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
-    for t in outputs:
-        if not t.requires_grad:
-            raise RuntimeError("grad: element 0 of tensors does not require grad and does not have a grad_fn")
+    outputs, seeds = _outputs_and_seeds("grad", outputs, grad_outputs, create_graph)
+    inputs = _differentiated("grad", inputs)
     if retain_graph is None:
         retain_graph = create_graph
-    seeds = [_initial_grad(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
     result = run_backward(outputs, seeds, retain_graph=retain_graph, create_graph=create_graph,
                           inputs=inputs, accumulate=False)
-    out = []
-    for g in result:
-        if g is None and not allow_unused:
-            raise RuntimeError("grad: one of the differentiated Tensors appears to not have been used in the "
-                               "graph. Set allow_unused=True if this is the desired behavior.")
-        out.append(None if g is None or isinstance(g, Tensor) else Tensor._from_op(g, None, None))
-        if isinstance(g, Tensor):
-            out[-1] = g
-    return tuple(out)
+    if not allow_unused and any(g is None for g in result):
+        raise RuntimeError("grad: one of the differentiated Tensors appears to not have been used in the "
+                           "graph. Set allow_unused=True if this is the desired behavior.")
+    return tuple(g if g is None or isinstance(g, Tensor) else Tensor._from_op(g, None, None) for g in result)
 
 
 def _initial_grad(output, gradient, create_graph=False):
