@@ -274,3 +274,24 @@ def test_mixed_dtypes_in_linear_and_matmul_raise_and_where_wants_bool():
         minigrad.tensor([[1, 2]]) @ minigrad.ones(2, 2)
     with pytest.raises(TypeError, match="where: expected condition to be a bool"):
         minigrad.where(minigrad.tensor([1, 0]), minigrad.ones(2), minigrad.zeros(2))
+
+
+def test_one_cycle_three_phase_follows_pytorchs_phases():
+    # linear annealing, 10 steps, pct_start 0.3: up to step 2, back down to initial_lr by step 4,
+    # then to min_lr = initial_lr / final_div_factor at step 9 (computed by hand)
+    p = nn.Parameter(minigrad.zeros(1))
+    opt = nn.optim.SGD([p], lr=0.0, momentum=0.9)
+    sched = nn.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10, pct_start=0.3, div_factor=10.0,
+                                             final_div_factor=1e4, anneal_strategy="linear", three_phase=True)
+    lrs = [opt.param_groups[0]["lr"]]
+    momenta = [opt.param_groups[0]["momentum"]]
+    for _ in range(9):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+        momenta.append(opt.param_groups[0]["momentum"])
+    lo, end = 0.1, 0.1 / 1e4
+    expected = [0.1, 0.55, 1.0, 0.55, 0.1] + [lo + (end - lo) * k / 5 for k in range(1, 6)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    np.testing.assert_allclose(momenta[:5], [0.95, 0.9, 0.85, 0.9, 0.95], rtol=1e-12)
+    np.testing.assert_allclose(momenta[5:], 0.95, rtol=1e-12)

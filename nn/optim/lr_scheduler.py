@@ -228,8 +228,10 @@ class OneCycleLR(LRScheduler):
         linear: start + (end - start) * pct
 
     with ``pct`` the fraction of the current phase done: phase 1 ends at step
-    ``pct_start * total_steps - 1``, phase 2 at ``total_steps - 1``. Stepping past ``total_steps``
-    raises ``ValueError``."""
+    ``pct_start * total_steps - 1``, phase 2 at ``total_steps - 1``. With ``three_phase`` the lr
+    first goes back down to ``initial_lr`` by step ``2 * pct_start * total_steps - 2`` (momentum back
+    up), and only the third phase anneals to the minimum. Stepping past ``total_steps`` raises
+    ``ValueError``."""
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
@@ -244,12 +246,19 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"OneCycleLR: expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
-        if three_phase:
-            raise NotImplementedError("OneCycleLR: three_phase=True is not implemented")
         self.total_steps = int(total_steps)
         self.anneal_strategy = anneal_strategy
         self.cycle_momentum = bool(cycle_momentum)
-        self._phase1_end = float(pct_start * self.total_steps) - 1
+        # (last step of the phase, lr from, lr to, momentum from, momentum to), as PyTorch's phases
+        up = float(pct_start * self.total_steps) - 1
+        if three_phase:  # up, back down to initial_lr symmetrically, then annihilate to min_lr
+            self._phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                             "max_momentum"),
+                            (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        else:
+            self._phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                            (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
         n = len(optimizer.param_groups)
         max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * n
         if len(max_lrs) != n:
@@ -289,8 +298,7 @@ class OneCycleLR(LRScheduler):
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times. The specified number of total steps is "
                              f"{self.total_steps}")
-        phases = [(self._phase1_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                  (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+        phases = self._phases
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0
