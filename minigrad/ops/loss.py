@@ -22,6 +22,15 @@ from .shape import GetItem, IndexAdd, Reshape
 from .softmax import LogSoftmax, Softmax, shift_is_needed
 
 
+def _target_weights(gy, t, valid, weight, reduction):
+    """For the differentiable backwards of the class-target losses: the valid mask as a constant,
+    each position's weight w_t = w[t] (0 where ignored), denom = sum(w_t), and gy / denom for "mean"."""
+    valid_ = graph.constant(valid)
+    w_t = valid_ if weight is None else GetItem.apply(weight, index=t) * valid_
+    denom = Sum.apply(w_t, axis=None, keepdims=False)
+    return valid_, w_t, denom, (gy / denom if reduction == "mean" else gy)
+
+
 def _class_index(t):
     """Fancy index that picks, at each position of ``t`` (N, d1, ...), class ``t[...]`` of axis 1."""
     xp = get_array_module(t)
@@ -180,10 +189,7 @@ class CrossEntropy(Function):
         out, weight, x = self.unpack_saved()[7:10]
         n_classes, eps = x.shape[1], self.label_smoothing
         index = _class_index(t)
-        valid_ = graph.constant(valid)
-        w_t = valid_ if weight is None else GetItem.apply(weight, index=t) * valid_
-        denom = Sum.apply(w_t, axis=None, keepdims=False)
-        g = gy / denom if self.reduction == "mean" else gy
+        valid_, w_t, denom, g = _target_weights(gy, t, valid, weight, self.reduction)
         gx = gw = None
         if self.needs_input_grad[0]:
             a = w_t
@@ -301,10 +307,7 @@ class NLLLoss(Function):
         t, valid = self.saved_tensors[:2]
         out, weight, x = self.unpack_saved()[5:8]
         index = _class_index(t)
-        valid_ = graph.constant(valid)
-        w_t = valid_ if weight is None else GetItem.apply(weight, index=t) * valid_
-        denom = Sum.apply(w_t, axis=None, keepdims=False)
-        g = gy / denom if self.reduction == "mean" else gy
+        valid_, w_t, denom, g = _target_weights(gy, t, valid, weight, self.reduction)
         gx = gw = None
         if self.needs_input_grad[0]:
             gx = IndexAdd.apply(-(g * w_t), index=index, shape=x.shape)

@@ -56,6 +56,25 @@ def _channels_view(a):
     return a.reshape(a.shape[0], a.shape[1], _spatial(a))
 
 
+def _normalize_running(x3, running_mean, running_var, eps):
+    """xhat = (x - running_mean) / sqrt(running_var + eps) per channel of x3 (N, C, L), with the
+    statistics as copies in x's dtype (the buffers may change before backward)."""
+    xp = get_array_module(x3)
+    mean = running_mean.astype(x3.dtype).reshape(1, -1, 1)
+    inv_std = 1.0 / xp.sqrt(running_var.astype(x3.dtype).reshape(1, -1, 1) + eps)
+    return (x3 - mean) * inv_std, mean, inv_std
+
+
+def _scale_shift(xhat, weight, bias):
+    """y = xhat * w + b per channel of xhat (N, C, L) (w, b optional)."""
+    y = xhat
+    if weight is not None:
+        y = y * weight[:, None]
+    if bias is not None:
+        y = y + bias[:, None]
+    return y
+
+
 def _normalize(xg, axes, eps):
     """Normalise ``xg`` over ``axes`` (the values of one group): returns xhat, mean, inv_std,
     with mean and inv_std kept broadcastable against ``xg``; var is the biased variance."""
@@ -179,16 +198,9 @@ class BatchNorm(Function):
                 _update_running(running_mean, self.momentum, mean.reshape(-1))
                 _update_running(running_var, self.momentum, var.reshape(-1) * (m / (m - 1)))  # unbiased
         else:  # the running statistics (copies: the buffers may change before backward)
-            mean = running_mean.astype(x.dtype).reshape(1, -1, 1)
-            inv_std = 1.0 / xp.sqrt(running_var.astype(x.dtype).reshape(1, -1, 1) + self.eps)
-            xhat = (x3 - mean) * inv_std
-        y = xhat
-        if weight is not None:
-            y = y * weight[:, None]
-        if bias is not None:
-            y = y + bias[:, None]
+            xhat, mean, inv_std = _normalize_running(x3, running_mean, running_var, self.eps)
         self.save_for_backward(x, mean, inv_std, weight)
-        return y.reshape(x.shape)
+        return _scale_shift(xhat, weight, bias).reshape(x.shape)
 
     def backward(self, gy):
         """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
@@ -295,16 +307,9 @@ class InstanceNorm(Function):
                 _update_running(running_mean, self.momentum, mean.mean(axis=(0, 2)))
                 _update_running(running_var, self.momentum, var.mean(axis=(0, 2)) * (spatial / (spatial - 1)))
         else:  # the running statistics, as batch norm in eval mode
-            mean = running_mean.astype(x.dtype).reshape(1, -1, 1)
-            inv_std = 1.0 / xp.sqrt(running_var.astype(x.dtype).reshape(1, -1, 1) + self.eps)
-            xhat = (x3 - mean) * inv_std
-        y = xhat
-        if weight is not None:
-            y = y * weight[:, None]
-        if bias is not None:
-            y = y + bias[:, None]
+            xhat, mean, inv_std = _normalize_running(x3, running_mean, running_var, self.eps)
         self.save_for_backward(x, mean, inv_std, weight)
-        return y.reshape(x.shape)
+        return _scale_shift(xhat, weight, bias).reshape(x.shape)
 
     def backward(self, gy):
         """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
