@@ -175,8 +175,7 @@ def test_conv2d_reference_and_fast_agree_with_naive(stride, padding, dilation, g
 def test_conv_transpose2d_blocked_matches_reference(shape, w_shape, kw, block_bytes, monkeypatch):
     """The fast path in one block or in many (block budget patched small) against the reference
     Function, forward and both gradients."""
-    monkeypatch.setattr(gemm, "BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(gemm, "BLOCK_BYTES_1THREAD", block_bytes)
+    monkeypatch.setattr(gemm, "THREAD_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal(shape)
     w = rng.standard_normal(w_shape)
     results = []
@@ -194,8 +193,7 @@ def test_conv_transpose2d_blocked_matches_reference(shape, w_shape, kw, block_by
 @pytest.mark.parametrize("block_bytes", [1 << 30, 1 << 14])
 def test_conv2d_blocked_matches_reference(keep_col, block_bytes, monkeypatch):
     monkeypatch.setattr(im2col, "KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
-    monkeypatch.setattr(gemm, "BLOCK_BYTES", block_bytes)
-    monkeypatch.setattr(gemm, "BLOCK_BYTES_1THREAD", block_bytes)
+    monkeypatch.setattr(gemm, "THREAD_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal((3, 8, 18, 16))
     w = rng.standard_normal((12, 8, 3, 3))
     for kw in (dict(padding=1), dict(stride=2, padding=1)):

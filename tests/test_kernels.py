@@ -105,3 +105,57 @@ def test_machine_busy_is_a_cached_bool(monkeypatch):
     monkeypatch.undo()
     assert threads.machine_busy() in (True, False)
     assert threads.machine_busy() is threads._busy[1]
+
+
+@pytest.mark.parametrize("workers", ["1", "2", "3"])
+@pytest.mark.parametrize("N,oh,ow,row_bytes,whole", [
+    (0, 4, 4, 64, False), (1, 1, 1, 64, False), (5, 7, 3, 1 << 20, False), (3, 9, 9, 1 << 18, False),
+    (5, 7, 3, 1 << 20, True), (32, 8, 8, 4096, False), (2, 3, 5, 8, True),
+])
+def test_thread_blocks_tile_the_output_rows_evenly(monkeypatch, workers, N, oh, ow, row_bytes, whole):
+    """The blocks cover every output row (n, p) once, in order; each is whole images or rows of
+    one image; whole_images never cuts an image; their sizes differ by at most one unit."""
+    from minigrad.kernels import gemm
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", workers)
+    parts = gemm.thread_blocks(N, oh, ow, row_bytes, np, whole_images=whole)
+    rows = []
+    for n0, n1, p0, p1 in parts:
+        assert n1 > n0 or N == 0
+        if n1 - n0 > 1 or whole:
+            assert (p0, p1) == (0, oh)
+        rows += [(n, p) for n in range(n0, n1) for p in range(p0, p1)]
+    assert rows == [(n, p) for n in range(N) for p in range(oh)]
+    if N:
+        sizes = [(n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in parts]
+        unit = oh if (whole or len(parts) <= N) else 1
+        assert max(sizes) - min(sizes) <= unit
+        if int(workers) > 1 and N * (1 if whole else oh) >= 2 * int(workers):
+            assert len(parts) >= 2 * int(workers) and len(parts) % int(workers) == 0 or len(parts) == N * (1 if whole else oh)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_pipeline_runs_every_part_on_the_pool_with_one_blas_thread(monkeypatch, accumulate):
+    from minigrad.kernels import gemm
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    parts = [(i,) for i in range(7)]
+    seen, names = [], set()
+
+    def run(i):
+        seen.append(i)
+        names.add(threading.current_thread().name)
+        if len(seen) <= len(parts) and threading.current_thread() is threading.main_thread():
+            lib = threads._blas_lib()
+            if lib.get is not None:
+                assert lib.get() == 1  # the policy holds for the whole pipeline
+        return np.full(3, float(i))
+
+    total = gemm.pipeline(parts, run, accumulate=accumulate)
+    assert sorted(seen) == list(range(7))
+    assert all(n == "MainThread" or n.startswith("minigrad") for n in names)
+    if accumulate:
+        np.testing.assert_array_equal(total, np.full(3, 21.0))
+    else:
+        assert total is None
+    assert gemm.pipeline([(5,)], run, accumulate=accumulate)[0] == 5.0  # one part: run as it is

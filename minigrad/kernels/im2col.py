@@ -18,7 +18,8 @@ window view of it (no copy) is copied into ``col`` in runs of C contiguous value
 ``(N*OH*OW, Cout)``, i.e. channels-last memory, which the op returns as an NCHW-shaped view.
 
 Speed notes: kernel taps that only ever see zero padding (a 3x3 kernel on a 1x1 input) are
-dropped (``plan``); ``col`` is built and multiplied in blocks (``gemm.blocks``); the weights are
+dropped (``plan``); ``col`` is built and multiplied in blocks, each by one of the kernel pool's
+threads (``gemm.thread_blocks``, ``gemm.pipeline``); the weights are
 rearranged only within each output channel, never fully transposed; big arrays come from
 ``memory``.
 """
@@ -88,42 +89,33 @@ def _is_pointwise(a, kh, kw, oh, ow):
     return kh == kw == 1 and a.shape[1] == oh and a.shape[2] == ow
 
 
-def _col_blocks(a, kh, kw, stride, dilation, oh, ow, groups, into=None):
-    """``col`` of the channels-last padded input ``a`` (N, Hp, Wp, C), block by block: yields
-    ``((n0, n1, p0, p1), block)``, block = (rows, kh*kw*C), columns ordered (group, i, j, c).
-    Blocks are written into ``into`` (the whole col, which the caller keeps) when given, else into
-    one reused buffer."""
-    xp = get_array_module(a)
-    N, C = a.shape[0], a.shape[3]
-    if _is_pointwise(a, kh, kw, oh, ow):
-        yield (0, N, 0, oh), a.reshape(-1, C)
-        return
-    view = windows(a, kh, kw, stride, dilation, oh, ow, groups)
-    K = kh * kw * C
-    parts = gemm.blocks(N, oh, ow, K * a.itemsize, xp)
-    scratch = into is None
-    if scratch:
-        into = memory.empty((max((n1 - n0) * (p1 - p0) for n0, n1, p0, p1 in parts) * ow, K), a.dtype, xp)
-    for n0, n1, p0, p1 in parts:
-        start = 0 if scratch else (n0 * oh + p0) * ow  # the block's own rows of the whole col
-        block = into[start: start + (n1 - n0) * (p1 - p0) * ow]
-        block.reshape(view[n0:n1, p0:p1].shape)[...] = view[n0:n1, p0:p1]  # the im2col copy
-        yield (n0, n1, p0, p1), block
-
-
 def _conv_gemm(a, wt, out, kh, kw, stride, dilation, keep_col=False):
-    """``out (N, oh, ow, G*m) = col @ wt`` per group, one block of col at a time. ``a``: channels-last
-    padded input; ``wt``: (G, kh*kw*C/G, m). Returns the whole col (P, kh*kw*C) when ``keep_col``."""
+    """``out (N, oh, ow, G*m) = col @ wt`` per group. ``a``: channels-last padded input; ``wt``:
+    (G, kh*kw*C/G, m). Returns the whole col (P, kh*kw*C) when ``keep_col``.
+
+    Pipelined on NumPy (``gemm.pipeline``): col is cut into ``gemm.thread_blocks``, and each pool
+    thread copies a block and multiplies it while the block is still in its cache."""
     xp = get_array_module(a)
     N, oh, ow, Co = out.shape
-    col = None
-    if keep_col:
-        C = a.shape[3]
-        col = a.reshape(-1, C) if _is_pointwise(a, kh, kw, oh, ow) else \
-            memory.empty((N * oh * ow, kh * kw * C), a.dtype, xp)
-    for (n0, n1, p0, p1), block in _col_blocks(a, kh, kw, stride, dilation, oh, ow, wt.shape[0], into=col):
-        gemm.group_mm_into(block, wt, out[n0:n1, p0:p1].reshape(len(block), Co))
-    return col
+    C = a.shape[3]
+    pointwise = _is_pointwise(a, kh, kw, oh, ow)  # col is a itself: no copies
+    K = C if pointwise else kh * kw * C
+    view = None if pointwise else windows(a, kh, kw, stride, dilation, oh, ow, wt.shape[0])
+    col = a.reshape(-1, C) if pointwise else memory.empty((N * oh * ow, K), a.dtype, xp) if keep_col else None
+
+    def run(n0, n1, p0, p1):
+        rows = (n1 - n0) * (p1 - p0) * ow
+        if col is None:
+            block = memory.scratch((rows, K), a.dtype, xp, slot="col")
+        else:
+            start = (n0 * oh + p0) * ow  # the block's own rows of the whole col
+            block = col[start: start + rows]
+        if not pointwise:
+            block.reshape(view[n0:n1, p0:p1].shape)[...] = view[n0:n1, p0:p1]  # the im2col copy
+        gemm.group_mm_into(block, wt, out[n0:n1, p0:p1].reshape(rows, Co))
+
+    gemm.pipeline(gemm.thread_blocks(N, oh, ow, K * a.itemsize, xp), run)
+    return col if keep_col else None
 
 
 def _kernel_size(p):
@@ -159,14 +151,21 @@ def weight_grad(x, g, p, col=None):
     C = p.x_shape[1]
     K = kh * kw * C
     out_major = Co * K >= 1 << 19  # big weights: (Co, K) memory order, cheap to turn into (Co, C, kh, kw)
+    # the rows (output pixels) split over the pool's threads, each adding up its own blocks' products
+    parts = gemm.thread_blocks(N, oh, ow, K * g.itemsize, xp)
     if col is not None:
-        gwt = gemm.group_mm_t(col, g.reshape(-1, Co), G, out_major)
+        def part(n0, n1, p0, p1):
+            r0, r1 = (n0 * oh + p0) * ow, ((n1 - 1) * oh + p1) * ow
+            return gemm.group_mm_t(col[r0:r1], g[n0:n1, p0:p1].reshape(r1 - r0, Co), G, out_major)
     else:
-        a = pad_nhwc(x, *p.pads)
-        gwt = None
-        for (n0, n1, p0, p1), block in _col_blocks(a, kh, kw, p.stride, p.dilation, oh, ow, G):
-            part = gemm.group_mm_t(block, g[n0:n1, p0:p1].reshape(len(block), Co), G, out_major)
-            gwt = part if gwt is None else gwt.__iadd__(part)
+        view = windows(pad_nhwc(x, *p.pads), kh, kw, p.stride, p.dilation, oh, ow, G)
+
+        def part(n0, n1, p0, p1):
+            rows = (n1 - n0) * (p1 - p0) * ow
+            block = memory.scratch((rows, K), g.dtype, xp, slot="col")
+            block.reshape(view[n0:n1, p0:p1].shape)[...] = view[n0:n1, p0:p1]  # the im2col copy
+            return gemm.group_mm_t(block, g[n0:n1, p0:p1].reshape(rows, Co), G, out_major)
+    gwt = gemm.pipeline(parts, part, accumulate=True)
     # gwt (G, kh*kw*cg, Co/G) -> (Co, cg, kh, kw), zero at the dropped taps
     cg = C // G
     i0, i1, j0, j1 = p.taps
@@ -201,17 +200,18 @@ def input_grad(g, wm, p):
     top, left = max(pt, 0), max(pl, 0)  # dxp covers the input plus the (non-negative) padding
     ot, ol = top - pt, left - pl  # where padded position 0 lies in dxp
     dxp = memory.zeros((N, top + H + max(pb, 0), left + W + max(pr, 0), G, cg), g.dtype, xp)
-    parts = gemm.blocks(N, oh, ow, K * g.itemsize, xp, whole_images=True)
-    buf = memory.empty((max(n1 - n0 for n0, n1, _, _ in parts) * oh * ow * K,), g.dtype, xp)
     hi, wi = (oh - 1) * sh + 1, (ow - 1) * sw + 1
-    for n0, n1, _, _ in parts:
+
+    def run(n0, n1, _p0, _p1):  # whole images: their windows in dxp overlap no other block's
         r = (n1 - n0) * oh * ow
-        dcol = buf[: r * K].reshape(r, K)
+        dcol = memory.scratch((r, K), g.dtype, xp, slot="dcol")
         gemm.group_mm_into(g[n0:n1].reshape(r, Co), wm, dcol)
         dcol = dcol.reshape(n1 - n0, oh, ow, G, kh, kw, cg)
         for i in range(kh):
             for j in range(kw):
                 u, v = ot + i * dh, ol + j * dw
                 dxp[n0:n1, u: u + hi: sh, v: v + wi: sw] += dcol[:, :, :, :, i, j]
+
+    gemm.pipeline(gemm.thread_blocks(N, oh, ow, K * g.itemsize, xp, whole_images=True), run)
     return dxp[:, top: top + H, left: left + W].reshape(N, H, W, C)
 
