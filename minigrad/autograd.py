@@ -331,6 +331,9 @@ class Function:
 
     saved_names = ()  # names of the arrays given to save_for_backward, in order (drawings show them)
     backward_graph = None  # a differentiable backward, defined by ops that support create_graph
+    # set by ``apply`` before forward: False when no graph is recorded (no_grad, or no input requires
+    # grad), so backward will never run and forward may skip work done only for it (max-pool's argmax)
+    recording = True
 
     def __init__(self, **params):
         self.params = params
@@ -441,6 +444,7 @@ class Function:
         needs = tuple(t is not None and t.requires_grad for t in inputs)
         record = _state.grad_enabled and any(needs)
         fn.needs_input_grad = needs
+        fn.recording = record
         out = fn.forward(*arrays)
         multi = isinstance(out, tuple)
         outs = out if multi else (out,)

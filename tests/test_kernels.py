@@ -159,3 +159,45 @@ def test_pipeline_runs_every_part_on_the_pool_with_one_blas_thread(monkeypatch, 
     else:
         assert total is None
     assert gemm.pipeline([(5,)], run, accumulate=accumulate)[0] == 5.0  # one part: run as it is
+
+
+@pytest.mark.parametrize("shape", [(), (1, 5), (7, 3, 2), (0, 4)])
+def test_each_block_covers_the_first_axis_once(monkeypatch, shape):
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "3")
+    monkeypatch.setattr(threads, "SPLIT_BYTES", 1)
+    a = np.zeros(shape)
+    calls = []
+
+    def fn(i):
+        calls.append(i)
+        a[i] += 1
+
+    threads.each_block(fn, a)
+    assert (a == 1).all()
+    if len(shape) and shape[0] >= 2:
+        assert len(calls) == 3 and all(isinstance(i, slice) for i in calls)
+    else:
+        assert calls == [...]
+
+
+def test_split_elementwise_passes_match_numpy(monkeypatch):
+    """ReLU (forward, backward with inf/nan arriving at dead units), Add and max-pool split over the
+    pool give NumPy's results (the split threshold patched small)."""
+    import minigrad.functional as F
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    monkeypatch.setattr(threads, "SPLIT_BYTES", 1)
+    x = np.random.default_rng(0).standard_normal((5, 3, 6, 6))
+    gy = np.random.default_rng(1).standard_normal(x.shape)
+    gy[x < -1] = np.inf
+    gy[0, 0, 0, :] = np.nan
+    X = mg.tensor(x, requires_grad=True)
+    y = F.relu(X)
+    y.backward(mg.tensor(gy))
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x, 0))
+    with np.errstate(invalid="ignore"):
+        expect = np.where(x > 0, gy, 0.0)
+    np.testing.assert_array_equal(X.grad.numpy(), expect)
+    np.testing.assert_array_equal((X + X).numpy(), x + x)
+    p = F.max_pool2d(mg.tensor(x), 2)
+    np.testing.assert_array_equal(p.numpy(), x.reshape(5, 3, 3, 2, 3, 2).max(axis=(3, 5)))

@@ -276,3 +276,16 @@ def test_pool_modules():
     assert repr(g) == "AdaptiveAvgPool2d(output_size=(1, 1))"
     np.testing.assert_allclose(g(X).numpy(), x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
     assert list(m.parameters()) == [] and list(g.parameters()) == []
+
+
+def test_max_pool_without_a_graph_skips_the_winners_and_agrees():
+    """Under no_grad (or with no input requiring grad) forward is not recorded: the op keeps no
+    argmax, and its value is the recorded forward's."""
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 7))
+    X = minigrad.tensor(x, requires_grad=True)
+    recorded = F.max_pool2d(X, 3, stride=2, padding=1)
+    with minigrad.no_grad():
+        plain = F.max_pool2d(X, 3, stride=2, padding=1)
+    assert plain.grad_fn is None and recorded.grad_fn is not None
+    assert recorded.grad_fn.recording and len(recorded.grad_fn._saved) == 1
+    np.testing.assert_array_equal(plain.numpy(), recorded.numpy())

@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
-    "num_workers", "machine_busy", "parallel_for", "blas_threads", "blas_info", "matmul", "small_gemm",
+    "num_workers", "machine_busy", "parallel_for", "each_block", "SPLIT_BYTES", "blas_threads", "blas_info", "matmul", "small_gemm",
     "SMALL_GEMM_FLOPS", "LARGE_GEMM_FLOPS",
 ]
 
@@ -145,6 +145,25 @@ def parallel_for(fn, n, block):
     if job.error is not None:
         raise job.error
     return job.results
+
+
+# An elementwise pass over at least this many bytes is split over the pool (measured: a ReLU over
+# 8 MiB takes 0.58 ms on two threads against 1.1 ms on one; a hand-off costs ~30 us).
+SPLIT_BYTES = 1 << 20
+
+
+def each_block(fn, a):
+    """``fn(index)`` over the blocks of ``a``'s first axis, one block per pool thread (``index`` a
+    ``slice``), for an elementwise pass whose arrays all share that axis. One call with ``...``
+    (the whole array) when ``a`` is small, 0-d, not a NumPy array, or has one row."""
+    import numpy as np
+
+    n = a.shape[0] if a.ndim else 0
+    workers = min(num_workers(), n)
+    if type(a) is not np.ndarray or workers < 2 or a.nbytes < SPLIT_BYTES:
+        fn(...)
+        return
+    parallel_for(lambda lo, hi: fn(slice(lo, hi)), n, -(-n // workers))
 
 
 # ------------------------------------------------------------------ the BLAS thread policy

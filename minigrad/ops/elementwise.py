@@ -10,6 +10,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.threads import each_block
 from . import graph
 from .broadcast import sum_to
 
@@ -20,7 +21,11 @@ class Add(Function):
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        return a + b
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return a + b
+        y = get_array_module(a).empty_like(a)  # (a big pass is split over the cores)
+        each_block(lambda i: get_array_module(a).add(a[i], b[i], out=y[i]), y)
+        return y
 
     def backward(self, gy):
         """da = gy;  db = gy  (summed over broadcast axes)"""
@@ -339,7 +344,8 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.maximum(x, 0)
+        y = xp.empty_like(x)  # (a big pass is split over the cores)
+        each_block(lambda i: xp.maximum(x[i], 0, out=y[i]), y)
         self.save_for_backward(y)
         return y
 
@@ -347,11 +353,16 @@ class ReLU(Function):
         """dx = gy * (y > 0)"""
         (y,) = self.saved_tensors
         xp = get_array_module(y)
-        live = y > 0
-        with np.errstate(invalid="ignore"):  # (CuPy never warns)
-            gx = gy * live  # (a product, not xp.where: NumPy's where is ~15x slower on float32)
-        if not bool(xp.isfinite(gx).all()):  # inf * 0 is NaN: a dead unit passes 0 on, whatever arrives (PyTorch)
-            gx[~live] = 0
+        gx = xp.empty_like(gy)  # gy's memory order
+
+        def block(i):
+            live = y[i] > 0
+            with np.errstate(invalid="ignore"):  # (CuPy never warns)
+                xp.multiply(gy[i], live, out=gx[i])  # (a product, not xp.where: NumPy's where is ~15x slower)
+            if not bool(xp.isfinite(gx[i]).all()):  # inf * 0 is NaN: a dead unit passes 0 on (PyTorch)
+                gx[i][~live] = 0
+
+        each_block(block, gx)
         return gx
 
     def backward_graph(self, gy):

@@ -37,7 +37,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import memory
-from ..kernels.threads import parallel_for
+from ..kernels.threads import each_block, parallel_for
 from . import graph
 from .reduce import Mean, Sum
 from .shape import Reshape
@@ -448,9 +448,13 @@ def _fixed_stats_forward(fn, x, weight, bias, running_mean, running_var):
     scale = inv_std if weight is None else inv_std * weight
     shift = -mean * scale if bias is None else bias - mean * scale
     y = _empty_channels_like(x)
-    y3 = _channels_view(y)
-    xp.multiply(_channels_view(x), scale[:, None], out=y3)
-    y3 += shift[:, None]
+    x3, y3 = _channels_view(x), _channels_view(y)
+
+    def affine(i):  # (a block of samples per thread)
+        xp.multiply(x3[i], scale[:, None], out=y3[i])
+        y3[i] += shift[:, None]
+
+    each_block(affine, y3)
     fn.save_for_backward(x, mean, inv_std, weight)
     return y
 

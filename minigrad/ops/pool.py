@@ -16,6 +16,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
 from ..kernels import memory
+from ..kernels.threads import each_block
 from ..kernels.layout import empty_like_layout as _empty_like_layout
 from ..kernels.layout import pad_nhwc as _pad_nhwc
 from .shape import GetItem, IndexAdd, Reshape
@@ -70,9 +71,15 @@ class MaxPool2d(_Pool2d):
         xpad = _pad_nhwc(x, *pads, value=-xp.inf).transpose(0, 3, 1, 2)
         taps = list(self._taps(oh, ow))
         y = xp.empty_like(xpad[taps[0][1]], order="K")
-        y[...] = xpad[taps[0][1]]
-        for _, sl in taps[1:]:
-            xp.maximum(y, xpad[sl], out=y)
+
+        def window_max(i):  # (a block of samples per thread)
+            y[i] = xpad[i][taps[0][1]]
+            for _, sl in taps[1:]:
+                xp.maximum(y[i], xpad[i][sl], out=y[i])
+
+        each_block(window_max, y)
+        if not self.recording:  # no backward will ask for the winners
+            return y
         # the winner of each window, as its offset in the padded plane (i*dh*Wp + j*dw): the first tap
         # equal to the max (PyTorch's scan keeps the first maximum), found writing from the last tap back
         offsets = self._offsets()
