@@ -201,3 +201,33 @@ def test_split_elementwise_passes_match_numpy(monkeypatch):
     np.testing.assert_array_equal((X + X).numpy(), x + x)
     p = F.max_pool2d(mg.tensor(x), 2)
     np.testing.assert_array_equal(p.numpy(), x.reshape(5, 3, 3, 2, 3, 2).max(axis=(3, 5)))
+
+
+@pytest.mark.parametrize("offset", [0.3, 40.0])  # 40: the two-pass (x - mean) path
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_split_over_the_pool_matches_the_reference(monkeypatch, offset, training):
+    """BatchNorm's fast passes split over the samples (partial channel sums per block) agree with
+    the reference Function, forward and all three gradients, and pass gradcheck."""
+    import minigrad.functional as F
+    from minigrad import gradcheck
+    from minigrad.ops import norm
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    monkeypatch.setattr(threads, "SPLIT_BYTES", 1)
+    monkeypatch.setattr(norm, "_BN_SPLIT_BYTES", 1)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 3, 4, 2)) * 2 + offset
+    w, b, gy = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(x.shape)
+    rm, rv = np.zeros(3) + offset, np.ones(3) * 3
+
+    def run(reference):
+        with mg.kernels.reference_kernels(reference):
+            X, W, B = (mg.tensor(a, requires_grad=True) for a in (x, w, b))
+            y = F.batch_norm(X, mg.tensor(rm.copy()), mg.tensor(rv.copy()), W, B, training=training)
+            y.backward(mg.tensor(gy))
+            return y.numpy(), X.grad.numpy(), W.grad.numpy(), B.grad.numpy()
+
+    for fast, ref in zip(run(False), run(True)):
+        np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-9)
+    args = tuple(mg.tensor(a, requires_grad=True) for a in (x, w, b))
+    assert gradcheck(lambda X, W, B: F.batch_norm(X, None, None, W, B, training=True), args)
