@@ -736,48 +736,55 @@ def _rows_backward(x2, g2, mean, inv, w, centered, want_dx, want_w, want_b, dx2)
 
 
 def _grouped(x, groups):
-    """(N, C, *spatial) -> (N, G, C/G, L)."""
-    return x.reshape(x.shape[0], groups, x.shape[1] // groups, _spatial(x))
+    """(N, C, *spatial) -> (N, G, C/G, L), C-contiguous (a copy if ``x`` is not: every pass below
+    then walks memory in order, and the views it takes are views)."""
+    xp = get_array_module(x)
+    return xp.ascontiguousarray(x).reshape(x.shape[0], groups, x.shape[1] // groups, _spatial(x))
 
 
 def _group_forward(fn, x, weight, bias, groups):
-    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale and shift per
-    (sample, channel): two passes over x after the statistics. Returns y, mean, biased var."""
+    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale = inv_std * w
+    and shift = b - mean * scale per (sample, channel): two passes over each block of samples
+    after the statistics (taken as layer norm's, one row of C/G * L values per group). Returns
+    y, mean, biased var; saves x, mean, inv_std, w."""
     xp = get_array_module(x)
     n, g, k = x.shape[0], groups, x.shape[1] // groups
     x4 = _grouped(x, groups)
-    m = k * x4.shape[3]
-    y = xp.empty(x.shape, dtype=x.dtype)  # its own memory; y4 is a view of it
+    length = x4.shape[3]
+    m = k * length
+    y = memory.empty(x.shape, x.dtype, xp)  # a reused buffer (no page faults); y4 is a view of it
     y4 = y.reshape(x4.shape)
     mean, var_out, inv = (xp.empty((n, g), dtype=x.dtype) for _ in range(3))
+    ones = _ones(m, x)
     w3 = None if weight is None else weight.reshape(g, k)
-    centered_any = []
+    b3 = None if bias is None else bias.reshape(g, k)
 
     def block(n0, n1):
-        xb, yb = x4[n0:n1], y4[n0:n1]
-        mu = xp.einsum("ngkl->ng", xb) / m
-        var = xp.einsum("ngkl,ngkl->ng", xb, xb) / m - mu * mu
+        nb = n1 - n0
+        groups_rows, chans = (nb * g, m), (nb * g * k, length)
+        xr, yr = x4[n0:n1].reshape(groups_rows), y4[n0:n1].reshape(groups_rows)  # one row per group
+        mu = (xr @ ones) / m
+        var = xp.einsum("rm,rm->r", xr, xr) / m - mu * mu
         centered = _cancels(mu, var)
         if centered:  # two-pass variance, x - mean parked in y
-            xp.subtract(xb, mu[:, :, None, None], out=yb)
-            var = xp.einsum("ngkl,ngkl->ng", yb, yb) / m
-            centered_any.append(True)
+            xp.subtract(xr, mu[:, None], out=yr)
+            var = xp.einsum("rm,rm->r", yr, yr) / m
         iv = _inv_std(var, fn.eps)
-        scale = xp.broadcast_to(iv[:, :, None], iv.shape + (k,)) if w3 is None else iv[:, :, None] * w3
+        mu, iv = mu.reshape(nb, g, 1), iv.reshape(nb, g, 1)
+        scale = xp.broadcast_to(iv, (nb, g, k)) if w3 is None else iv * w3
+        yc = y4[n0:n1].reshape(chans)  # one row per (sample, channel)
         if centered:  # y = (x - mean) * scale + b
-            yb *= scale[..., None]
-            if bias is not None:
-                yb += bias.reshape(g, k, 1)
+            yc *= scale.reshape(-1, 1)
+            if b3 is not None:
+                y4[n0:n1] += b3[:, :, None]
         else:  # y = x * scale + (b - mean * scale)
-            shift = -mu[:, :, None] * scale
-            if bias is not None:
-                shift += bias.reshape(g, k)
-            xp.multiply(xb, scale[..., None], out=yb)
-            yb += shift[..., None]
-        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu, var, iv
+            shift = -mu * scale if b3 is None else b3 - mu * scale
+            xp.multiply(x4[n0:n1].reshape(chans), scale.reshape(-1, 1), out=yc)
+            yc += shift.reshape(-1, 1)
+        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu.reshape(nb, g), var.reshape(nb, g), iv.reshape(nb, g)
+        return centered
 
-    _blocks(block, n, _samples_per_block(n, x4[:1].nbytes), xp)
-    fn.centered = bool(centered_any)
+    fn.centered = any(_blocks(block, n, _samples_per_block(n, x4[:1].nbytes), xp))
     fn.save_for_backward(x, mean, inv, weight)
     return y, mean, var_out
 
@@ -786,47 +793,56 @@ def _group_backward(fn, gy, groups):
     """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
     dw = sum(gy * xhat);  db = sum(gy)
 
-    Per (sample, channel) sums q = sum(gy), p = sum(gy * xhat) give dw and db (summed over
-    samples) and, times w and summed over a group's channels, the group's sums of dxhat and
-    dxhat * xhat. Then dx = a*gy + k*(x - mean) + s with a = inv_std*w, k = -inv_std**2 *
-    mean(dxhat*xhat), s = -inv_std*mean(dxhat): three passes."""
+    Per (sample, channel) sums q = sum(gy) (rows of L values times ones) and sum(gy * x) (an
+    einsum) give p = sum(gy * xhat) = inv_std * (sum(gy * x) - mean * q), hence dw and db (summed
+    over samples) and, times w and summed over a group's channels, the group's A = sum(dxhat) and
+    B = sum(dxhat * xhat). Then dx = a * gy + k * x + c with a = inv_std * w per channel and
+    k = -inv_std**2 * B/m, c = -inv_std * A/m - k * mean per group: four passes. With
+    cancellation (``fn.centered``) x - mean replaces x, as in ``_rows_backward``."""
     x, mean, inv, weight = fn.saved_tensors
     xp = get_array_module(gy)
     n, c = x.shape[0], x.shape[1]
     g, k = groups, c // groups
     x4, gy4 = _grouped(x, groups), _grouped(gy, groups)
-    m = k * x4.shape[3]
+    length = x4.shape[3]
+    m = k * length
     want_dx = fn.needs_input_grad[0]
-    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx or fn.centered else None
+    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx else None  # its own memory, as a .grad wants
     dx4 = None if dx is None else dx.reshape(x4.shape)
     w3 = None if weight is None else weight.reshape(g, k)
+    ones = _ones(length, gy)
 
     def block(n0, n1):
         xb, gb = x4[n0:n1], gy4[n0:n1]
-        mu, iv = mean[n0:n1][:, :, None], inv[n0:n1][:, :, None]
-        q = xp.einsum("ngkl->ngk", gb)
-        if fn.centered:  # x - mean, parked in dx
-            xc = dx4[n0:n1]
-            xp.subtract(xb, mu[..., None], out=xc)
-            p = xp.einsum("ngkl,ngkl->ngk", gb, xc)
+        nb = n1 - n0
+        groups_rows, chans = (nb * g, m), (nb * c, length)
+        mu, iv = mean[n0:n1].reshape(-1, 1), inv[n0:n1].reshape(-1, 1)
+        if fn.centered:  # x - mean, parked in dx (or scratch)
+            xs = dx4[n0:n1] if want_dx else _work(xb.shape, xb.dtype, xp, "norm-xc")
+            xp.subtract(xb.reshape(groups_rows), mu, out=xs.reshape(groups_rows))
         else:
-            p = xp.einsum("ngkl,ngkl->ngk", gb, xb) - mu * q
-        p *= iv  # sum(gy * xhat) per (sample, channel)
+            xs = xb
+        gc = gb.reshape(chans)
+        q = (gc @ ones).reshape(nb, g, k)
+        p = xp.einsum("rl,rl->r", gc, xs.reshape(chans)).reshape(nb, g, k)
+        mu3, iv3 = mu.reshape(nb, g, 1), iv.reshape(nb, g, 1)
+        if not fn.centered:
+            p -= mu3 * q
+        p *= iv3  # sum(gy * xhat) per (sample, channel)
         part = (p.sum(axis=0), q.sum(axis=0))
         if not want_dx:
             return part
         qw, pw = (q, p) if w3 is None else (q * w3, p * w3)  # sums of dxhat, dxhat * xhat
-        kk = -iv * iv * pw.sum(axis=2, keepdims=True) / m
-        ss = -iv * qw.sum(axis=2, keepdims=True) / m
-        a = xp.broadcast_to(iv, q.shape) if w3 is None else iv * w3
-        dxb = dx4[n0:n1]
-        if fn.centered:  # dxb holds x - mean
-            dxb *= kk[..., None]
-        else:  # k*(x - mean) + s = k*x + (s - k*mean)
-            xp.multiply(xb, kk[..., None], out=dxb)
-            ss = ss - kk * mu
-        dxb += ss[..., None]
-        dxb += xp.multiply(gb, a[..., None], out=_work(gb.shape, gb.dtype, xp))
+        kk = -iv3 * iv3 * pw.sum(axis=2, keepdims=True) / m
+        cc = -iv3 * qw.sum(axis=2, keepdims=True) / m
+        if not fn.centered:
+            cc -= kk * mu3
+        dxr = dx4[n0:n1].reshape(groups_rows)  # one row per group
+        xp.multiply(xs.reshape(groups_rows), kk.reshape(-1, 1), out=dxr)  # (in place where xs is dx)
+        dxr += cc.reshape(-1, 1)
+        a = xp.broadcast_to(iv3, q.shape) if w3 is None else iv3 * w3
+        dxc = dx4[n0:n1].reshape(chans)  # one row per (sample, channel)
+        dxc += xp.multiply(gc, a.reshape(-1, 1), out=_work(chans, gb.dtype, xp))
         return part
 
     parts = _blocks(block, n, _samples_per_block(n, x4[:1].nbytes), xp)
@@ -835,7 +851,7 @@ def _group_backward(fn, gy, groups):
         dw = sum(p[0] for p in parts).reshape(c)
     if fn.needs_input_grad[2]:
         db = sum(p[1] for p in parts).reshape(c)
-    return dx if want_dx else None, dw, db
+    return dx, dw, db
 
 
 class GroupNormFast(GroupNorm):
@@ -882,7 +898,7 @@ class LayerNormFast(LayerNorm):
 
     def forward(self, x, weight, bias):
         xp = get_array_module(x)
-        y = xp.empty(x.shape, dtype=x.dtype)  # its own memory: y2 is a view of it
+        y = memory.empty(x.shape, x.dtype, xp)  # a reused buffer (no page faults): y2 is a view of it
         x2, y2 = self._rows(x), self._rows(y)
         mean, _, inv, self.centered = _rows_forward(
             x2, None if weight is None else weight.reshape(-1), None if bias is None else bias.reshape(-1),
