@@ -626,17 +626,16 @@ def _rows_forward(x2, w, b, eps, y2):
     """Normalise each row of ``x2`` (R, m), then ``* w + b`` (each (m,) or None), into ``y2``.
     Returns the (R,) mean, biased var and inv_std, and whether a block took the two-pass variance.
 
-    sum(x) is x2 @ ones, sum(x*x) an einsum (no temporary). Then, per row,
-        y = xhat * w + b = (x * w) * inv_std + (b - mean * inv_std * w)
-    where the last term, an outer product plus b, is written by one small product
-    [-mean * inv_std, 1] (R, 2) @ [w; b] (2, m): four passes over the block in all."""
+    sum(x) is x2 @ ones, sum(x*x) an einsum (no temporary); then y = x * inv_std - mean * inv_std,
+    * w, + b in place: four passes over the block, w and b tiled (``_by_columns``). (Writing
+    b - mean * inv_std * w as one small product [-mean * inv_std, 1] @ [w; b] saves a pass but
+    needs a scratch block: no faster.)"""
     xp = get_array_module(x2)
     r, m = x2.shape
     mean, var_out, inv = (xp.empty(r, dtype=x2.dtype) for _ in range(3))
     ones = _ones(m, x2)
-    affine = w is not None or b is not None
     wt = None if w is None else _tiled(w)
-    wb = xp.stack([ones if w is None else w, xp.zeros_like(ones) if b is None else b]) if affine else None
+    bt = None if b is None else _tiled(b)
 
     def block(r0, r1):
         xb, yb = x2[r0:r1], y2[r0:r1]
@@ -650,23 +649,13 @@ def _rows_forward(x2, w, b, eps, y2):
         mean[r0:r1], var_out[r0:r1], inv[r0:r1] = mu, var, iv
         if centered:
             yb *= iv[:, None]
-            if w is not None:
-                _by_columns(xp.multiply, yb, wt, yb)
-            if b is not None:
-                yb += b
-        elif not affine:  # xhat = x * inv_std - mean * inv_std
+        else:  # xhat = x * inv_std - mean * inv_std
             xp.multiply(xb, iv[:, None], out=yb)
             yb -= (mu * iv)[:, None]
-        else:
-            shift = xp.stack([-mu * iv, xp.ones_like(mu)], axis=1)
-            xp.matmul(shift, wb, out=yb)
-            p = _work(xb.shape, xb.dtype, xp)
-            if w is None:
-                xp.multiply(xb, iv[:, None], out=p)
-            else:
-                _by_columns(xp.multiply, xb, wt, p)
-                p *= iv[:, None]
-            yb += p
+        if w is not None:
+            _by_columns(xp.multiply, yb, wt, yb)
+        if b is not None:
+            _by_columns(xp.add, yb, bt, yb)
         return centered
 
     centered = _blocks(block, r, _samples_per_block(r, m * x2.itemsize), xp)
