@@ -4,6 +4,8 @@
 float32, against PyTorch on the same number of threads.
 
     python3 -m benchmarks.bench_norm          wall-clock medians (benchmarks.runner.Bench)
+    python3 -m benchmarks.bench_norm --only layer_norm,group_norm   only the cases whose name
+        contains one of these words (the flags combine)
     python3 -m benchmarks.bench_norm --cpu    CPU-time medians, for a machine shared with other jobs:
         minigrad's thread CPU time against PyTorch's process CPU time divided by its thread count
         (PyTorch as if it scaled perfectly over its threads), so preemption by other processes
@@ -42,6 +44,7 @@ def _pair(shape, param_shape, seed):
 
 
 THREADS = 2
+ONLY = []  # --only a,b: run only the cases whose name contains a or b
 
 
 class CpuBench:
@@ -100,12 +103,16 @@ def _cases(bench, name, ours_fn, theirs_fn, o, t):
         with torch.no_grad():
             theirs_fn()
 
+    if ONLY and not any(word in name for word in ONLY):
+        return
     has_torch = t is not None
     bench.add(f"{name} fwd", ours_fwd, theirs_fwd if has_torch else None)
     bench.add(f"{name} fwd+bwd", ours_fb, theirs_fb if has_torch else None)
 
 
 def main():
+    if "--only" in sys.argv:
+        ONLY.extend(w for w in sys.argv[sys.argv.index("--only") + 1].split(",") if w)
     describe_threads(torch)
     if "--cpu" in sys.argv:
         bench = CpuBench("normalization (float32)")

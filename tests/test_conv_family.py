@@ -364,8 +364,15 @@ def winograd_on(monkeypatch):
     ((1, 2, 5, 5), 3, 2),
     ((2, 2, 4, 6), 2, 0),
     ((1, 3, 3, 4), 2, (1, 2)),
+    ((3, 2, 6, 5), 3, 1),
 ])
-def test_winograd_matches_naive_and_gradchecks(shape, co, padding, winograd_on):
+@pytest.mark.parametrize("block_bytes", [1 << 30, 1])  # 1: one image per block, blocks over two threads
+def test_winograd_matches_naive_and_gradchecks(shape, co, padding, block_bytes, winograd_on, monkeypatch):
+    from minigrad.kernels import threads
+
+    monkeypatch.setattr(winograd_on, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(threads, "machine_busy", lambda: False)  # the pool even on a busy machine
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
     x = rng.standard_normal(shape)
     w = rng.standard_normal((co, shape[1], 3, 3))
     b = rng.standard_normal(co)

@@ -594,6 +594,62 @@ def test_fast_and_reference_agree_in_float32(offset):
             np.testing.assert_allclose(fast, ref, rtol=2e-3, atol=2e-3 * max(np.abs(ref).max(), 1))
 
 
+AFFINE_CASES = [
+    ("layer_norm", lambda x, w, b: F.layer_norm(x, (4, 6), w, b), (4, 6)),
+    ("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), (4,)),
+    ("instance_norm", lambda x, w, b: F.instance_norm(x, weight=w, bias=b), (4,)),
+]
+
+
+@pytest.mark.parametrize("name,fn,param_shape", AFFINE_CASES, ids=[c[0] for c in AFFINE_CASES])
+@pytest.mark.parametrize("offset", [0.5, 1e3])
+@pytest.mark.parametrize("need", ["all", "weight_only", "input_only"])
+def test_float32_affine_gradients_match_float64(monkeypatch, name, fn, param_shape, offset, need):
+    """The float32 kernels (fast or reference, as the fixture says) against the float64 reference
+    Functions, with w and b, incl. the x - mean (cancellation) path, for each set of wanted
+    gradients; the layer norm's w and b are tiled over few rows (_TILE_VALUES patched small) so
+    both the tiled rows and the rows left over run."""
+    from minigrad.ops import norm as ops
+
+    monkeypatch.setattr(ops, "_TILE_VALUES", 48)  # m = 24: two rows per tiled row
+    x = arr(7, 4, 6, seed=50, scale=0.5, offset=offset)  # 7 rows: 3 tiled pairs and one left over
+    gy = arr(7, 4, 6, seed=51)
+    w, b = arr(*param_shape, seed=52), arr(*param_shape, seed=53)
+    wants = {"all": (True, True, True), "weight_only": (False, True, False), "input_only": (True, False, False)}[need]
+    grads = {}
+    for dtype in (np.float32, np.float64):
+        with mg.kernels.reference_kernels(dtype == np.float64 or mg.kernels.use_reference()):
+            ts = [mg.tensor(a.astype(dtype), requires_grad=want) for a, want in zip((x, w, b), wants)]
+            y = fn(*ts)
+            y.backward(mg.tensor(gy.astype(dtype)))
+        grads[dtype] = [y.numpy()] + [t.grad.numpy() for t, want in zip(ts, wants) if want]
+    for g32, g64 in zip(grads[np.float32], grads[np.float64]):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-3 * np.abs(g64).max())
+
+
+@pytest.mark.parametrize("name,fn,param_shape", AFFINE_CASES, ids=[c[0] for c in AFFINE_CASES])
+def test_channels_last_and_strided_inputs(name, fn, param_shape):
+    """Inputs whose memory is not in (N, C, ...) order (a channels-last view, a strided slice) give
+    the same values and gradients as contiguous copies (the fast paths copy them to order)."""
+    base = arr(3, 6, 5, 4, seed=54)  # (N, H, W, C) memory, viewed as (N, C, H, W) = (3, 4, 6, 5)
+    views = [base.transpose(0, 3, 1, 2), arr(3, 4, 6, 10, seed=55)[..., ::2]]
+    w, b = arr(*param_shape, seed=56), arr(*param_shape, seed=57)
+    if name == "layer_norm":
+        fn = lambda x, w, b: F.layer_norm(x, (6, 5), w, b)  # noqa: E731
+        w, b = arr(6, 5, seed=56), arr(6, 5, seed=57)
+    gy = arr(3, 4, 6, 5, seed=58)
+    for view in views:
+        results = []
+        for x in (view, np.ascontiguousarray(view)):
+            ts = [mg.tensor(x, requires_grad=True), t64(w), t64(b)]
+            y = fn(*ts)
+            y.backward(mg.tensor(gy))
+            results.append([y.numpy()] + [t.grad.numpy() for t in ts])
+        for got, exp in zip(*results):
+            np.testing.assert_allclose(got, exp, rtol=1e-12, atol=1e-12)
+
+
 # Every test in this file runs twice: with the fast kernels (F's default) and the reference Functions.
 @pytest.fixture(autouse=True, params=["fast", "reference"])
 def kernels(request):

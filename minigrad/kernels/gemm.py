@@ -84,14 +84,15 @@ def blas_thread_count():
     return os.cpu_count() or 1
 
 
-def thread_blocks(N, oh, ow, row_bytes, xp, whole_images=False):
-    """Blocks of whole output rows ``(n0, n1, p0, p1)`` (as ``blocks``) for ``pipeline``: each
-    under ``THREAD_BLOCK_BYTES``, and at least two per pool thread so that a thread slowed by
-    another process leaves its share to the others. One block on a GPU."""
+def thread_blocks(N, oh, ow, row_bytes, xp, whole_images=False, budget=None):
+    """Blocks of whole output rows ``(n0, n1, p0, p1)`` (images n0:n1, rows p0:p1) for
+    ``pipeline``: each under ``budget`` bytes (default ``THREAD_BLOCK_BYTES``) at ``row_bytes`` per
+    output pixel, and at least two per pool thread so that a thread slowed by another process
+    leaves its share to the others. ``whole_images``: never split an image. One block on a GPU."""
     if xp is not np:
         return [(0, N, 0, oh)]
     workers = threads.num_workers()
-    nb = -(-N * oh * ow * row_bytes // THREAD_BLOCK_BYTES)
+    nb = -(-N * oh * ow * row_bytes // (budget or THREAD_BLOCK_BYTES))
     if workers > 1:  # a multiple of the threads, at least two each
         nb = max(-(-nb // workers) * workers, 2 * workers)
     return _split(N, oh, min(nb, N if whole_images else N * oh), whole_images)

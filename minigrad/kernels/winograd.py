@@ -28,7 +28,7 @@ from ..backend import get_array_module
 from . import gemm, memory
 
 __all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANNELS", "MIN_OUT",
-           "SINGLE_THREAD_ONLY"]
+           "SINGLE_THREAD_ONLY", "BLOCK_BYTES"]
 
 # When it runs (measured on the project's 2-core machine with ``benchmarks/bench_winograd.py``,
 # forward+backward against im2col, min of 7, load ~3): with one BLAS thread it takes 0.64-0.82x
@@ -41,6 +41,7 @@ ENABLED = True
 MIN_CHANNELS = 128
 MIN_OUT = 8
 SINGLE_THREAD_ONLY = True
+BLOCK_BYTES = 2 << 20  # a pipelined block's transforms V and M (see ``conv``)
 
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 
@@ -66,12 +67,12 @@ def _weight_transform(w):
 
 
 def _padded(x, pads, th, tw):
-    """NCHW-shaped x -> channels-last (N, 2*th + 2, 2*tw + 2, C), zero-padded (top, left) and up to
-    the tile grid (bottom, right)."""
+    """NCHW-shaped x (a block of images) -> channels-last (n, 2*th + 2, 2*tw + 2, C), zero-padded
+    (top, left) and up to the tile grid (bottom, right); the thread's scratch buffer."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     top, _, left, _ = pads
-    a = memory.empty((N, 2 * th + 2, 2 * tw + 2, C), x.dtype, xp)
+    a = memory.scratch((N, 2 * th + 2, 2 * tw + 2, C), x.dtype, xp, slot="winograd-pad")
     a[:, :top] = 0
     a[:, top + H:] = 0
     a[:, top:top + H, :left] = 0
@@ -80,13 +81,13 @@ def _padded(x, pads, th, tw):
     return a
 
 
-def _input_transform(a, th, tw, slot):
-    """V (4, 4, N, th, tw, C) = B^T d B for every 4x4 tile d = a[:, 2ty:2ty+4, 2tx:2tx+4] (stride 2)."""
+def _input_transform(a, th, tw):
+    """V (4, 4, n, th, tw, C) = B^T d B for every 4x4 tile d = a[:, 2ty:2ty+4, 2tx:2tx+4] (stride 2)."""
     xp = get_array_module(a)
     N, _, Wp, C = a.shape
-    V = memory.empty((4, 4, N, th, tw, C), a.dtype, xp)
+    V = memory.scratch((4, 4, N, th, tw, C), a.dtype, xp, slot="winograd-v")
     R = [a[:, r: r + 2 * th - 1: 2] for r in range(4)]  # row r of every tile: (N, th, Wp, C)
-    u = memory.scratch((N, th, Wp, C), a.dtype, xp, slot=slot)
+    u = memory.scratch((N, th, Wp, C), a.dtype, xp, slot="winograd-in")
     for i, (p, q, sign) in enumerate(((0, 2, -1), (1, 2, 1), (2, 1, -1), (1, 3, -1))):  # rows of B^T
         (xp.add if sign > 0 else xp.subtract)(R[p], R[q], out=u)
         S = [u[:, :, s: s + 2 * tw - 1: 2] for s in range(4)]  # column s of every tile
@@ -98,7 +99,7 @@ def _input_transform(a, th, tw, slot):
 
 
 def _output_transform(M, y):
-    """y (N, 2*th, 2*tw, Co) = A^T m A for each tile's 4x4 ``m`` = M[:, :, n, ty, tx]."""
+    """y (n, 2*th, 2*tw, Co) = A^T m A for each tile's 4x4 ``m`` = M[:, :, n, ty, tx]."""
     xp = get_array_module(M)
     T = memory.scratch((2,) + M.shape[1:], M.dtype, xp, slot="winograd-out")
     xp.add(M[0], M[1], out=T[0])
@@ -120,23 +121,33 @@ def _tiles(out):
     return -(-oh // 2), -(-ow // 2)
 
 
+def _image_blocks(N, th, tw, C, Co, xp):
+    """Blocks of whole images for ``gemm.pipeline``: a block's transforms (V, M) about ``BLOCK_BYTES``."""
+    return gemm.thread_blocks(N, th, tw, 16 * (C + Co) * 4, xp, whole_images=True, budget=BLOCK_BYTES)
+
+
 def conv(x, w, pads, out):
     """Channels-last y (N, oh, ow, Co) = the 3x3 stride-1 correlation of NCHW-shaped ``x`` with ``w``
-    (Co, C, 3, 3), zero padding ``pads`` (top, bottom, left, right) and output size ``out``."""
+    (Co, C, 3, 3), zero padding ``pads`` (top, bottom, left, right) and output size ``out``.
+    Pipelined: each pool thread transforms a block of images, runs the 16 products with a one-thread
+    BLAS and transforms them back, all in its cache (``gemm.pipeline``)."""
     xp = get_array_module(x)
     N, C = x.shape[:2]
     Co = w.shape[0]
     th, tw = _tiles(out)
-    V = _input_transform(_padded(x, pads, th, tw), th, tw, "winograd-in").reshape(16, -1, C)
     U = _weight_transform(w)
-    M = memory.empty((16, V.shape[1], Co), x.dtype, xp)
-    for k in range(16):
-        gemm.mm_into(V[k], U[k], M[k])
     oh, ow = out
-    whole = (2 * th, 2 * tw) == (oh, ow)
     y = memory.empty((N, 2 * th, 2 * tw, Co), x.dtype, xp)
-    _output_transform(M.reshape(4, 4, N, th, tw, Co), y)
-    if whole:
+
+    def run(n0, n1, _p0, _p1):
+        V = _input_transform(_padded(x[n0:n1], pads, th, tw), th, tw).reshape(16, -1, C)
+        M = memory.scratch((16, V.shape[1], Co), x.dtype, xp, slot="winograd-m")
+        for k in range(16):
+            gemm.mm_into(V[k], U[k], M[k])
+        _output_transform(M.reshape(4, 4, n1 - n0, th, tw, Co), y[n0:n1])
+
+    gemm.pipeline(_image_blocks(N, th, tw, C, Co, xp), run)
+    if (2 * th, 2 * tw) == (oh, ow):
         return y
     cropped = memory.empty((N, oh, ow, Co), x.dtype, xp)
     cropped[...] = y[:, :oh, :ow]
@@ -153,34 +164,40 @@ def input_grad(g, w, p):
 
 def weight_grad(x, g, p):
     """dW (Co, C, 3, 3) = G^T (sum over tiles of (B^T d B) (.) (A gy A^T)) G, as 16 products
-    dU[rs] = V[rs]^T @ Z[rs] over the tiles."""
+    dU[rs] = V[rs]^T @ Z[rs] over the tiles (each pool thread adds up its own blocks' products)."""
     xp = get_array_module(g)
     N, oh, ow, Co = g.shape
     C = x.shape[1]
     th, tw = _tiles((oh, ow))
-    V = _input_transform(_padded(x, p.pads, th, tw), th, tw, "winograd-in").reshape(16, -1, C)
     if (2 * th, 2 * tw) != (oh, ow):  # gy on the whole tile grid: zeros beyond the output
         gg = memory.zeros((N, 2 * th, 2 * tw, Co), g.dtype, xp)
         gg[:, :oh, :ow] = g
         g = gg
-    # Z (4, 4, N, th, tw, Co) = A z A^T for each 2x2 tile z of gy, A = [[1, 0], [1, 1], [1, -1], [0, -1]]
-    Z = memory.empty((4, 4, N, th, tw, Co), g.dtype, xp)
-    g0, g1 = g[:, 0::2], g[:, 1::2]  # row 0 and row 1 of every tile
-    rows = memory.scratch((4, N, th, 2 * tw, Co), g.dtype, xp, slot="winograd-z")
-    rows[0] = g0
-    xp.add(g0, g1, out=rows[1])
-    xp.subtract(g0, g1, out=rows[2])
-    xp.negative(g1, out=rows[3])
-    for i in range(4):
-        c0, c1 = rows[i][:, :, 0::2], rows[i][:, :, 1::2]
-        Z[i, 0] = c0
-        xp.add(c0, c1, out=Z[i, 1])
-        xp.subtract(c0, c1, out=Z[i, 2])
-        xp.negative(c1, out=Z[i, 3])
-    Z = Z.reshape(16, -1, Co)
-    dU = xp.empty((16, C, Co), g.dtype)
-    for k in range(16):
-        gemm.mm_into(V[k].T, Z[k], dU[k])
+
+    def part(n0, n1, _p0, _p1):
+        n = n1 - n0
+        V = _input_transform(_padded(x[n0:n1], p.pads, th, tw), th, tw).reshape(16, -1, C)
+        # Z (4, 4, n, th, tw, Co) = A z A^T for each 2x2 tile z of gy, A = [[1, 0], [1, 1], [1, -1], [0, -1]]
+        Z = memory.scratch((4, 4, n, th, tw, Co), g.dtype, xp, slot="winograd-z")
+        g0, g1 = g[n0:n1, 0::2], g[n0:n1, 1::2]  # row 0 and row 1 of every tile
+        rows = memory.scratch((4, n, th, 2 * tw, Co), g.dtype, xp, slot="winograd-rows")
+        rows[0] = g0
+        xp.add(g0, g1, out=rows[1])
+        xp.subtract(g0, g1, out=rows[2])
+        xp.negative(g1, out=rows[3])
+        for i in range(4):
+            c0, c1 = rows[i][:, :, 0::2], rows[i][:, :, 1::2]
+            Z[i, 0] = c0
+            xp.add(c0, c1, out=Z[i, 1])
+            xp.subtract(c0, c1, out=Z[i, 2])
+            xp.negative(c1, out=Z[i, 3])
+        Z = Z.reshape(16, -1, Co)
+        dU = xp.empty((16, C, Co), g.dtype)
+        for k in range(16):
+            gemm.mm_into(V[k].T, Z[k], dU[k])
+        return dU
+
+    dU = gemm.pipeline(_image_blocks(N, th, tw, C, Co, xp), part, accumulate=True)
     G = xp.asarray(_G, dtype=g.dtype)
     t = xp.tensordot(G, dU.reshape(4, 4, C, Co), axes=([0], [0]))  # (i, s, C, Co): G^T dU
     dw = xp.tensordot(t, G, axes=([1], [0]))  # (i, C, Co, j): G^T dU G

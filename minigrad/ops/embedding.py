@@ -11,8 +11,9 @@ C with a large constant (~10 ms for 4096 rows of 256). ``EmbeddingFast`` (what `
 DISTINCT indices are added with one fancy-indexed add:
 the k-th occurrence of every index forms such a set ("rank k"). A few ranks cover typical text;
 the remaining rows of the few very frequent indices (or all rows, when there are few distinct
-indices, e.g. characters) are summed per index (``add.reduceat`` would
-say it in one call, but NumPy runs it an order of magnitude slower than plain sums).
+indices, e.g. characters) are gathered once in sorted order and each index's run of rows is
+summed by a product ones @ run (``add.reduceat`` would say it in one call, but NumPy runs it
+several times slower; a one-hot product (num, N) @ (N, D) costs num * N * D multiply-adds).
 
 The differentiable backward (``Embedding.backward_graph``, inherited by ``EmbeddingFast``) is the
 same scatter-add as ``shape.IndexAdd``, the adjoint of the gather ``GetItem``: differentiating it
@@ -21,6 +22,8 @@ again gathers rows, and so on, every order from that one adjoint pair.
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from ..kernels import memory
+from ..kernels.threads import blas_threads
 from .shape import IndexAdd, Reshape
 
 _RANK_PASSES = 8  # occurrences per index added by fancy indexing; the rest are summed per index
@@ -31,8 +34,8 @@ def sum_rows_by_index(idx, rows, num):
 
     ``idx`` (N,) ints in [0, num), ``rows`` (N, D)."""
     xp = get_array_module(rows)
-    out = xp.zeros((num, rows.shape[1]), dtype=rows.dtype)
-    n = idx.shape[0]
+    n, d = rows.shape
+    out = xp.zeros((num, d), dtype=rows.dtype)
     if n == 0:
         return out
     if backend.device_of(rows) != "cpu":  # atomic adds on the GPU are fast: use them as they are
@@ -55,10 +58,16 @@ def sum_rows_by_index(idx, rows, num):
             else:
                 out[sorted_idx[sel]] += rows[order[sel]]
     heavy = xp.flatnonzero(counts > passes)  # indices with rows left: few (<= n / (passes + 1))
-    if heavy.size:  # sum each one's remaining (contiguous, sorted) rows
-        lo = (starts[heavy] + passes).tolist()
-        hi = (starts[heavy] + counts[heavy]).tolist()
-        sums = xp.stack([rows[order[a:b]].sum(axis=0) for a, b in zip(lo, hi)])
+    if heavy.size:  # gather their remaining rows once, in sorted order, and sum each one's run
+        left = order if not passes else order[rank >= passes]
+        buf = memory.scratch((left.shape[0], d), rows.dtype, xp, "embedding")
+        gathered = xp.take(rows, left, axis=0, out=buf, mode="clip")  # (in range: "clip" skips a buffered check)
+        ends = xp.cumsum(counts[heavy] - passes).tolist()
+        sums = xp.empty((heavy.size, d), dtype=rows.dtype)
+        ones = xp.ones(n, dtype=rows.dtype)
+        with blas_threads(1):  # one short product per index: waking BLAS threads costs more
+            for j, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
+                xp.matmul(ones[:b - a], gathered[a:b], out=sums[j])  # the sum of the run's rows
         if passes:
             out[sorted_idx[starts[heavy]]] += sums
         else:

@@ -37,7 +37,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import memory
-from ..kernels.threads import each_block, parallel_for
+from ..kernels.threads import blas_threads, each_block, num_workers, parallel_for
 from . import graph
 from .reduce import Mean, Sum
 from .shape import Reshape
@@ -386,11 +386,13 @@ class LayerNorm(Function):
 
 # ================================================================== the fast kernels
 # The same numbers as the reference Functions above, computed with fewer passes over memory:
-# - statistics in one pass: sum(x) and sum(x*x) with ``einsum`` (it multiplies and adds without
-#   a temporary), var = mean(x*x) - mean**2. That loses digits when mean**2 is many times var
-#   (the two terms nearly cancel): such groups get the two-pass variance mean((x - mean)**2);
-# - the backward's two sums per group, sum(dxhat) and sum(dxhat * xhat), are fused the same way;
-#   dw and db are einsum reductions;
+# - statistics in one pass: sum(x) and sum(x*x) (an ``einsum``: it multiplies and adds without a
+#   temporary), var = mean(x*x) - mean**2. That loses digits when mean**2 is many times var
+#   (the two terms nearly cancel): such groups get the two-pass variance mean((x - mean)**2),
+#   and their backward works on x - mean for the same reason;
+# - the backward's sums per group, sum(dxhat) and sum(dxhat * xhat), and dw and db are fused the
+#   same way; in layer and group norm, plain and weighted sums of rows or columns are
+#   matrix-vector products (one BLAS pass, several times faster than NumPy's reductions);
 # - layer and group norm work through cache-sized blocks of samples (every pass over a block
 #   finds it still in the cache), the blocks spread over the cores by minigrad.kernels.threads;
 #   batch norm (statistics across the whole batch) writes y = x * scale + shift in one pass;
@@ -590,157 +592,229 @@ class BatchNormFast(BatchNorm):
         return dx, dw, db, None, None
 
 
-# ------------------------------------------------------------------ rows of groups, in blocks
-# Layer, group and instance norm see x as (N, G, K, L): N samples (for layer norm: rows), G groups
-# per sample, each group K features (channels) of L values. Statistics are per (n, g), over (K, L);
-# w and b broadcast against (G, K, L): shaped (G, K, 1) per channel, or (1, 1, L) for layer norm.
+# ------------------------------------------------------------------ blocks of samples over the pool
+# Layer, group and instance norm take each sample's statistics alone, so they work through blocks
+# of whole samples: each block's passes find it in the cache, and the blocks spread over the cores.
+# Sums that are plain or weighted sums of rows or columns run as matrix-vector products (BLAS
+# walks the data once, ~4x faster than NumPy's reductions), with BLAS on one thread: the pool
+# already keeps both cores busy, and woken OpenBLAS threads would spin on them.
 
 
-def _samples_per_block(x4):
-    per_sample = x4[0].size * x4.itemsize if x4.shape[0] else 1
-    return max(1, _BLOCK_BYTES // max(per_sample, 1))
+def _samples_per_block(n, sample_bytes):
+    """Samples per block: blocks of at most ``_BLOCK_BYTES``, as many as a multiple of the pool's
+    threads once there is more than one (equal shares: a block left over for one thread makes the
+    others wait for it)."""
+    if n == 0:
+        return 1
+    blocks = -(-n * sample_bytes // _BLOCK_BYTES)
+    if blocks > 1:
+        workers = num_workers()
+        blocks = -(-blocks // workers) * workers
+    return max(1, -(-n // blocks))
 
 
-def _rows_forward(x4, w3, b3, eps, shape):
-    """Normalise each (n, g) of x4 over (K, L), then * w3 + b3: y (a fresh array of ``shape``) and
-    the (N, G) mean, biased var and inv_std."""
-    xp = get_array_module(x4)
-    n, g = x4.shape[:2]
-    m = x4.shape[2] * x4.shape[3]
-    y = xp.empty(shape, dtype=x4.dtype)  # its own memory (not a view): y4 is a view of it
-    y4 = y.reshape(x4.shape)
-    mean, var_out, inv = (xp.empty((n, g), dtype=x4.dtype) for _ in range(3))
-    per = _samples_per_block(x4)
-
-    def block(n0, n1):
-        x2, y2 = x4[n0:n1].reshape(-1, m), y4[n0:n1].reshape(-1, m)
-        mu = xp.einsum("rm->r", x2) / m
-        var = xp.einsum("rm,rm->r", x2, x2) / m - mu * mu
-        centered = _cancels(mu, var)
-        if centered:  # two-pass variance, x - mean parked in y
-            xp.subtract(x2, mu[:, None], out=y2)
-            var = xp.einsum("rm,rm->r", y2, y2) / m
-        inv_b = _inv_std(var, eps)
-        if centered:
-            y2 *= inv_b[:, None]
-        else:  # xhat = x * inv_std - mean * inv_std
-            xp.multiply(x2, inv_b[:, None], out=y2)
-            y2 -= (mu * inv_b)[:, None]
-        if w3 is not None:
-            y4[n0:n1] *= w3
-        if b3 is not None:
-            y4[n0:n1] += b3
-        mean[n0:n1] = mu.reshape(-1, g)
-        var_out[n0:n1] = var.reshape(-1, g)
-        inv[n0:n1] = inv_b.reshape(-1, g)
-
-    _blocks(block, n, per, xp)
-    return y, mean, var_out, inv
-
-
-def _rows_backward(x4, gy4, mean, inv, w3, want_dx, w_sum, b_sum, shape):
-    """dx (a fresh array of ``shape``, or None), and the sums dw = sum(gy * xhat), db = sum(gy) over the axes that
-    ``w_sum`` / ``b_sum`` (einsum subscripts of (n, g, k, l) such as "ngkl->gk"; None: skip)
-    keep."""
-    xp = get_array_module(gy4)
-    m = x4.shape[2] * x4.shape[3]
-    dx = xp.empty(shape, dtype=gy4.dtype) if want_dx else None  # its own memory, as a .grad wants
-    dx4 = None if dx is None else dx.reshape(gy4.shape)
-    per = _samples_per_block(x4)
-
-    def block(n0, n1):
-        xb, gb = x4[n0:n1], gy4[n0:n1]
-        mu, iv = mean[n0:n1].reshape(-1, 1), inv[n0:n1].reshape(-1, 1)
-        # xhat, built in dx's block when dx is wanted (then turned into dx), else in scratch
-        xhat4 = dx4[n0:n1] if want_dx else _work(xb.shape, xb.dtype, xp)
-        xhat = xhat4.reshape(-1, m)
-        xp.subtract(xb.reshape(-1, m), mu, out=xhat)
-        xhat *= iv
-        dw = None if w_sum is None else xp.einsum(w_sum.replace("->", ",ngkl->"), gb, xhat4)
-        db = None if b_sum is None else xp.einsum(b_sum, gb)
-        if not want_dx:
-            return dw, db
-        # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), in place of xhat
-        if w3 is None:
-            dxhat2 = gb.reshape(-1, m)
-        else:
-            dxhat4 = _work(gb.shape, gb.dtype, xp)
-            xp.multiply(gb, w3, out=dxhat4)
-            dxhat2 = dxhat4.reshape(-1, m)
-        mean_dxhat = xp.einsum("rm->r", dxhat2)[:, None] / m
-        mean_dxhat_xhat = xp.einsum("rm,rm->r", dxhat2, xhat)[:, None] / m
-        dx2 = xhat
-        dx2 *= -mean_dxhat_xhat
-        dx2 += dxhat2
-        dx2 -= mean_dxhat
-        dx2 *= iv
-        return dw, db
-
-    parts = _blocks(block, x4.shape[0], per, xp)
-    dw = db = None
-    if w_sum is not None:
-        dw = sum(p[0] for p in parts if p[0] is not None) if parts else None
-    if b_sum is not None:
-        db = sum(p[1] for p in parts if p[1] is not None) if parts else None
-    return dx, dw, db
-
-
-def _work(shape, dtype, xp):
+def _work(shape, dtype, xp, slot="norm"):
     """A block-sized temporary: the thread's reused scratch buffer (NumPy), else a fresh array."""
-    return memory.scratch(shape, dtype, xp, slot="norm")
+    return memory.scratch(shape, dtype, xp, slot=slot)
 
 
 def _blocks(block, n, per, xp):
-    """Run ``block(n0, n1)`` over blocks of ``per`` samples, spread over the thread pool (NumPy
-    only); returns the blocks' results."""
+    """Run ``block(n0, n1)`` over blocks of ``per`` samples, spread over the thread pool with BLAS
+    on one thread (NumPy only); returns the blocks' results."""
     if xp is not np:  # as parallel_for: an empty batch is one empty block
         return [block(n0, min(n0 + per, n)) for n0 in range(0, n, per)] or [block(0, 0)]
-    return parallel_for(block, n, per)
+    with blas_threads(1):
+        return parallel_for(block, n, per)
+
+
+def _ones(n, like):
+    return get_array_module(like).ones(n, dtype=like.dtype)
+
+
+# A row of m values broadcast down a block (w, b of layer norm) costs NumPy's loop machinery once
+# per row: for m = 256 that doubles a pass. Tiled t times, the vector meets t rows at once, seen
+# as one row of t * m values: the pass runs as fast as one between two arrays of the same shape.
+_TILE_VALUES = 8192  # t * m, about 32 KiB of float32: the tiled vector stays in L1
+
+
+def _tiled(v):
+    """``v`` (m,) repeated t times (t * m ~ ``_TILE_VALUES``), for ``_by_columns``; CuPy: ``v``."""
+    xp = get_array_module(v)
+    if xp is not np:
+        return v
+    return xp.tile(v, max(1, _TILE_VALUES // max(v.shape[0], 1)))
+
+
+def _by_columns(ufunc, a2, vt, out2):
+    """``ufunc(a2, v, out=out2)`` with v (m,) broadcast along the rows of ``a2`` (r, m), given
+    ``vt = _tiled(v)``: whole groups of t rows as single rows, the remaining rows one by one."""
+    r, m = a2.shape
+    t = vt.shape[0] // max(m, 1)
+    head = r - r % t if t > 1 and a2.flags.c_contiguous and out2.flags.c_contiguous else 0
+    if head:
+        ufunc(a2[:head].reshape(-1, t * m), vt, out=out2[:head].reshape(-1, t * m))
+    if head < r:
+        ufunc(a2[head:], vt[:m], out=out2[head:])
+
+
+# ------------------------------------------------------------------ layer norm: rows
+# x seen as rows (R, m); w and b (m,) broadcast along the rows.
+
+
+def _rows_forward(x2, w, b, eps, y2):
+    """Normalise each row of ``x2`` (R, m), then ``* w + b`` (each (m,) or None), into ``y2``.
+    Returns the (R,) mean, biased var and inv_std, and whether a block took the two-pass variance.
+
+    sum(x) is x2 @ ones, sum(x*x) an einsum (no temporary); then y = x * inv_std - mean * inv_std,
+    * w, + b in place: four passes over the block, w and b tiled (``_by_columns``). (Writing
+    b - mean * inv_std * w as one small product [-mean * inv_std, 1] @ [w; b] saves a pass but
+    needs a scratch block: no faster.)"""
+    xp = get_array_module(x2)
+    r, m = x2.shape
+    mean, var_out, inv = (xp.empty(r, dtype=x2.dtype) for _ in range(3))
+    ones = _ones(m, x2)
+    wt = None if w is None else _tiled(w)
+    bt = None if b is None else _tiled(b)
+
+    def block(r0, r1):
+        xb, yb = x2[r0:r1], y2[r0:r1]
+        mu = (xb @ ones) / m
+        var = xp.einsum("rm,rm->r", xb, xb) / m - mu * mu
+        centered = _cancels(mu, var)
+        if centered:  # two-pass variance, x - mean parked in y
+            xp.subtract(xb, mu[:, None], out=yb)
+            var = xp.einsum("rm,rm->r", yb, yb) / m
+        iv = _inv_std(var, eps)
+        mean[r0:r1], var_out[r0:r1], inv[r0:r1] = mu, var, iv
+        if centered:
+            yb *= iv[:, None]
+        else:  # xhat = x * inv_std - mean * inv_std
+            xp.multiply(xb, iv[:, None], out=yb)
+            yb -= (mu * iv)[:, None]
+        if w is not None:
+            _by_columns(xp.multiply, yb, wt, yb)
+        if b is not None:
+            _by_columns(xp.add, yb, bt, yb)
+        return centered
+
+    centered = _blocks(block, r, _samples_per_block(r, m * x2.itemsize), xp)
+    return mean, var_out, inv, any(centered)
+
+
+def _rows_backward(x2, g2, mean, inv, w, centered, want_dx, want_w, want_b, dx2):
+    """dx (written into ``dx2`` when ``want_dx``), dw = sum(gy * xhat) and db = sum(gy) over the rows
+    (None where not wanted), for rows of ``_rows_forward``.
+
+    With P = gy * x (one pass) every sum is a product of a matrix with one or two vectors:
+        [db; s] = [ones; mean * inv_std] @ gy,   dw = inv_std @ P - s,
+        A = sum(dxhat) = gy @ w,  B = sum(dxhat * xhat) = inv_std * (P @ w - mean * A)   per row.
+    Then dx = inv_std * (dxhat - A/m - xhat * B/m) = k * x + c + (gy * w) * inv_std with, per row,
+    k = -inv_std**2 * B/m and c = -inv_std * A/m - k * mean: five passes. Where the forward found
+    cancellation (``centered``), x - mean takes x's place (and 0 mean's): P, B and k * x then lose
+    no digits to differences of large sums."""
+    xp = get_array_module(g2)
+    r, m = g2.shape
+    ones_m = _ones(m, g2)
+    wv = ones_m if w is None else w
+    wt = None if w is None else _tiled(w)
+
+    def block(r0, r1):
+        xb, gb = x2[r0:r1], g2[r0:r1]
+        mu, iv = mean[r0:r1], inv[r0:r1]
+        sums = None
+        if want_b or (want_w and not centered):
+            sums = xp.stack([_ones(r1 - r0, gb), mu * iv]) @ gb
+        if centered:  # x - mean, parked in dx (or scratch)
+            xs = dx2[r0:r1] if want_dx else _work(gb.shape, gb.dtype, xp, "norm-xc")
+            xp.subtract(xb, mu[:, None], out=xs)
+        else:
+            xs = xb
+        db = sums[0] if want_b else None
+        if not (want_dx or want_w):
+            return None, db
+        p = xp.multiply(gb, xs, out=_work(gb.shape, gb.dtype, xp))
+        dw = None
+        if want_w:
+            dw = iv @ p if centered else iv @ p - sums[1]
+        if not want_dx:
+            return dw, db
+        a = gb @ wv
+        bb = p @ wv if centered else p @ wv - mu * a
+        bb *= iv
+        k = -iv * iv * bb / m
+        c = -iv * a / m if centered else -iv * a / m - k * mu
+        dxb = dx2[r0:r1]
+        xp.multiply(xs, k[:, None], out=dxb)  # (in place where xs is dx)
+        dxb += c[:, None]
+        if w is None:
+            xp.multiply(gb, iv[:, None], out=p)
+        else:
+            _by_columns(xp.multiply, gb, wt, p)
+            p *= iv[:, None]
+        dxb += p
+        return dw, db
+
+    parts = _blocks(block, r, _samples_per_block(r, m * g2.itemsize), xp)
+    dw = sum(part[0] for part in parts) if want_w else None
+    db = sum(part[1] for part in parts) if want_b else None
+    return dw, db
+
+
+# ------------------------------------------------------------------ group and instance norm
+# x seen as (N, G, K, L): N samples, G groups per sample, each group K channels of L values.
+# Statistics are per (n, g), over (K, L); w and b per channel (g, k), broadcast along L.
 
 
 def _grouped(x, groups):
-    """(N, C, *spatial) -> (N, G, C/G, L)."""
-    return x.reshape(x.shape[0], groups, x.shape[1] // groups, _spatial(x))
+    """(N, C, *spatial) -> (N, G, C/G, L), C-contiguous (a copy if ``x`` is not: every pass below
+    then walks memory in order, and the views it takes are views)."""
+    xp = get_array_module(x)
+    return xp.ascontiguousarray(x).reshape(x.shape[0], groups, x.shape[1] // groups, _spatial(x))
 
 
 def _group_forward(fn, x, weight, bias, groups):
-    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale and shift per
-    (sample, channel): two passes over x after the statistics. Returns y, mean, biased var."""
+    """Group norm (instance norm: groups = C) as y = x * scale + shift, with scale = inv_std * w
+    and shift = b - mean * scale per (sample, channel): two passes over each block of samples
+    after the statistics (taken as layer norm's, one row of C/G * L values per group). Returns
+    y, mean, biased var; saves x, mean, inv_std, w."""
     xp = get_array_module(x)
     n, g, k = x.shape[0], groups, x.shape[1] // groups
     x4 = _grouped(x, groups)
-    m = k * x4.shape[3]
-    y = xp.empty(x.shape, dtype=x.dtype)  # its own memory; y4 is a view of it
+    length = x4.shape[3]
+    m = k * length
+    y = memory.empty(x.shape, x.dtype, xp)  # a reused buffer (no page faults); y4 is a view of it
     y4 = y.reshape(x4.shape)
     mean, var_out, inv = (xp.empty((n, g), dtype=x.dtype) for _ in range(3))
+    ones = _ones(m, x)
     w3 = None if weight is None else weight.reshape(g, k)
-    centered_any = []
+    b3 = None if bias is None else bias.reshape(g, k)
 
     def block(n0, n1):
-        xb, yb = x4[n0:n1], y4[n0:n1]
-        mu = xp.einsum("ngkl->ng", xb) / m
-        var = xp.einsum("ngkl,ngkl->ng", xb, xb) / m - mu * mu
+        nb = n1 - n0
+        groups_rows, chans = (nb * g, m), (nb * g * k, length)
+        xr, yr = x4[n0:n1].reshape(groups_rows), y4[n0:n1].reshape(groups_rows)  # one row per group
+        mu = (xr @ ones) / m
+        var = xp.einsum("rm,rm->r", xr, xr) / m - mu * mu
         centered = _cancels(mu, var)
         if centered:  # two-pass variance, x - mean parked in y
-            xp.subtract(xb, mu[:, :, None, None], out=yb)
-            var = xp.einsum("ngkl,ngkl->ng", yb, yb) / m
-            centered_any.append(True)
+            xp.subtract(xr, mu[:, None], out=yr)
+            var = xp.einsum("rm,rm->r", yr, yr) / m
         iv = _inv_std(var, fn.eps)
-        scale = xp.broadcast_to(iv[:, :, None], iv.shape + (k,)) if w3 is None else iv[:, :, None] * w3
+        mu, iv = mu.reshape(nb, g, 1), iv.reshape(nb, g, 1)
+        scale = xp.broadcast_to(iv, (nb, g, k)) if w3 is None else iv * w3
+        yc = y4[n0:n1].reshape(chans)  # one row per (sample, channel)
         if centered:  # y = (x - mean) * scale + b
-            yb *= scale[..., None]
-            if bias is not None:
-                yb += bias.reshape(g, k, 1)
+            yc *= scale.reshape(-1, 1)
+            if b3 is not None:
+                y4[n0:n1] += b3[:, :, None]
         else:  # y = x * scale + (b - mean * scale)
-            shift = -mu[:, :, None] * scale
-            if bias is not None:
-                shift += bias.reshape(g, k)
-            xp.multiply(xb, scale[..., None], out=yb)
-            yb += shift[..., None]
-        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu, var, iv
+            shift = -mu * scale if b3 is None else b3 - mu * scale
+            xp.multiply(x4[n0:n1].reshape(chans), scale.reshape(-1, 1), out=yc)
+            yc += shift.reshape(-1, 1)
+        mean[n0:n1], var_out[n0:n1], inv[n0:n1] = mu.reshape(nb, g), var.reshape(nb, g), iv.reshape(nb, g)
+        return centered
 
-    _blocks(block, n, _samples_per_block(x4), xp)
-    fn.centered = bool(centered_any)
+    fn.centered = any(_blocks(block, n, _samples_per_block(n, x4[:1].nbytes), xp))
     fn.save_for_backward(x, mean, inv, weight)
     return y, mean, var_out
 
@@ -749,56 +823,65 @@ def _group_backward(fn, gy, groups):
     """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
     dw = sum(gy * xhat);  db = sum(gy)
 
-    Per (sample, channel) sums q = sum(gy), p = sum(gy * xhat) give dw and db (summed over
-    samples) and, times w and summed over a group's channels, the group's sums of dxhat and
-    dxhat * xhat. Then dx = a*gy + k*(x - mean) + s with a = inv_std*w, k = -inv_std**2 *
-    mean(dxhat*xhat), s = -inv_std*mean(dxhat): three passes."""
+    Per (sample, channel) sums q = sum(gy) (rows of L values times ones) and sum(gy * x) (an
+    einsum) give p = sum(gy * xhat) = inv_std * (sum(gy * x) - mean * q), hence dw and db (summed
+    over samples) and, times w and summed over a group's channels, the group's A = sum(dxhat) and
+    B = sum(dxhat * xhat). Then dx = a * gy + k * x + c with a = inv_std * w per channel and
+    k = -inv_std**2 * B/m, c = -inv_std * A/m - k * mean per group: four passes. With
+    cancellation (``fn.centered``) x - mean replaces x, as in ``_rows_backward``."""
     x, mean, inv, weight = fn.saved_tensors
     xp = get_array_module(gy)
     n, c = x.shape[0], x.shape[1]
     g, k = groups, c // groups
     x4, gy4 = _grouped(x, groups), _grouped(gy, groups)
-    m = k * x4.shape[3]
+    length = x4.shape[3]
+    m = k * length
     want_dx = fn.needs_input_grad[0]
-    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx or fn.centered else None
+    dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx else None  # its own memory, as a .grad wants
     dx4 = None if dx is None else dx.reshape(x4.shape)
     w3 = None if weight is None else weight.reshape(g, k)
+    ones = _ones(length, gy)
 
     def block(n0, n1):
         xb, gb = x4[n0:n1], gy4[n0:n1]
-        mu, iv = mean[n0:n1][:, :, None], inv[n0:n1][:, :, None]
-        q = xp.einsum("ngkl->ngk", gb)
-        if fn.centered:  # x - mean, parked in dx
-            xc = dx4[n0:n1]
-            xp.subtract(xb, mu[..., None], out=xc)
-            p = xp.einsum("ngkl,ngkl->ngk", gb, xc)
+        nb = n1 - n0
+        groups_rows, chans = (nb * g, m), (nb * c, length)
+        mu, iv = mean[n0:n1].reshape(-1, 1), inv[n0:n1].reshape(-1, 1)
+        if fn.centered:  # x - mean, parked in dx (or scratch)
+            xs = dx4[n0:n1] if want_dx else _work(xb.shape, xb.dtype, xp, "norm-xc")
+            xp.subtract(xb.reshape(groups_rows), mu, out=xs.reshape(groups_rows))
         else:
-            p = xp.einsum("ngkl,ngkl->ngk", gb, xb) - mu * q
-        p *= iv  # sum(gy * xhat) per (sample, channel)
+            xs = xb
+        gc = gb.reshape(chans)
+        q = (gc @ ones).reshape(nb, g, k)
+        p = xp.einsum("rl,rl->r", gc, xs.reshape(chans)).reshape(nb, g, k)
+        mu3, iv3 = mu.reshape(nb, g, 1), iv.reshape(nb, g, 1)
+        if not fn.centered:
+            p -= mu3 * q
+        p *= iv3  # sum(gy * xhat) per (sample, channel)
         part = (p.sum(axis=0), q.sum(axis=0))
         if not want_dx:
             return part
         qw, pw = (q, p) if w3 is None else (q * w3, p * w3)  # sums of dxhat, dxhat * xhat
-        kk = -iv * iv * pw.sum(axis=2, keepdims=True) / m
-        ss = -iv * qw.sum(axis=2, keepdims=True) / m
-        a = xp.broadcast_to(iv, q.shape) if w3 is None else iv * w3
-        dxb = dx4[n0:n1]
-        if fn.centered:  # dxb holds x - mean
-            dxb *= kk[..., None]
-        else:  # k*(x - mean) + s = k*x + (s - k*mean)
-            xp.multiply(xb, kk[..., None], out=dxb)
-            ss = ss - kk * mu
-        dxb += ss[..., None]
-        dxb += xp.multiply(gb, a[..., None], out=_work(gb.shape, gb.dtype, xp))
+        kk = -iv3 * iv3 * pw.sum(axis=2, keepdims=True) / m
+        cc = -iv3 * qw.sum(axis=2, keepdims=True) / m
+        if not fn.centered:
+            cc -= kk * mu3
+        dxr = dx4[n0:n1].reshape(groups_rows)  # one row per group
+        xp.multiply(xs.reshape(groups_rows), kk.reshape(-1, 1), out=dxr)  # (in place where xs is dx)
+        dxr += cc.reshape(-1, 1)
+        a = xp.broadcast_to(iv3, q.shape) if w3 is None else iv3 * w3
+        dxc = dx4[n0:n1].reshape(chans)  # one row per (sample, channel)
+        dxc += xp.multiply(gc, a.reshape(-1, 1), out=_work(chans, gb.dtype, xp))
         return part
 
-    parts = _blocks(block, n, _samples_per_block(x4), xp)
+    parts = _blocks(block, n, _samples_per_block(n, x4[:1].nbytes), xp)
     dw = db = None
     if fn.needs_input_grad[1] and weight is not None:
         dw = sum(p[0] for p in parts).reshape(c)
     if fn.needs_input_grad[2]:
         db = sum(p[1] for p in parts).reshape(c)
-    return dx if want_dx else None, dw, db
+    return dx, dw, db
 
 
 class GroupNormFast(GroupNorm):
@@ -843,14 +926,13 @@ class LayerNormFast(LayerNorm):
 
     saved_names = ("x", "mean", "inv_std", "weight")
 
-    def _rows4(self, a):
-        r = self._rows(a)
-        return r.reshape(r.shape[0], 1, 1, r.shape[1])
-
     def forward(self, x, weight, bias):
-        w3 = None if weight is None else weight.reshape(1, 1, -1)
-        b3 = None if bias is None else bias.reshape(1, 1, -1)
-        y, mean, _, inv = _rows_forward(self._rows4(x), w3, b3, self.eps, x.shape)
+        xp = get_array_module(x)
+        y = memory.empty(x.shape, x.dtype, xp)  # a reused buffer (no page faults): y2 is a view of it
+        x2, y2 = self._rows(x), self._rows(y)
+        mean, _, inv, self.centered = _rows_forward(
+            x2, None if weight is None else weight.reshape(-1), None if bias is None else bias.reshape(-1),
+            self.eps, y2)
         self.save_for_backward(x, mean, inv, weight)
         return y
 
@@ -858,16 +940,12 @@ class LayerNormFast(LayerNorm):
         """dxhat = gy * w;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
         dw = sum(gy * xhat);  db = sum(gy)   (means along each row of m = prod(normalized_shape))"""
         x, mean, inv, weight = self.saved_tensors
-        want_w = self.needs_input_grad[1] and weight is not None
-        dx, dw, db = _rows_backward(
-            self._rows4(x), self._rows4(gy), mean, inv,
-            None if weight is None else weight.reshape(1, 1, -1), self.needs_input_grad[0],
-            "ngkl->gkl" if want_w else None, "ngkl->gkl" if self.needs_input_grad[2] else None, x.shape,
-        )
         xp = get_array_module(gy)
+        want_dx = self.needs_input_grad[0]
+        want_w = self.needs_input_grad[1] and weight is not None
+        dx = xp.empty(x.shape, dtype=gy.dtype) if want_dx else None  # its own memory, as a .grad wants
+        dw, db = _rows_backward(
+            self._rows(x), self._rows(gy), mean, inv, None if weight is None else weight.reshape(-1),
+            self.centered, want_dx, want_w, self.needs_input_grad[2], None if dx is None else self._rows(dx))
         shape = self.normalized_shape
-        if want_w:
-            dw = xp.zeros(shape, dtype=gy.dtype) if dw is None else dw.reshape(shape)
-        if self.needs_input_grad[2]:
-            db = xp.zeros(shape, dtype=gy.dtype) if db is None else db.reshape(shape)
-        return dx, dw, db
+        return dx, None if dw is None else dw.reshape(shape), None if db is None else db.reshape(shape)
