@@ -31,12 +31,14 @@ __all__ = ["applies", "conv", "input_grad", "weight_grad", "ENABLED", "MIN_CHANN
            "SINGLE_THREAD_ONLY", "BLOCK_BYTES"]
 
 # When it runs (measured on the project's 2-core machine with ``benchmarks/bench_winograd.py``,
-# forward+backward against im2col, min of 7, load ~3): with one BLAS thread it takes 0.64-0.82x
-# im2col's time at C >= 128 and outputs of 8x8 or more (ResNet18's layer2/layer3 at 32x32), but
-# 1.05-1.2x at 64 channels (the transforms, single-threaded NumPy memory passes, cost more than the
-# GEMM time saved) and 1.2-2x at 4x4 outputs. With two BLAS threads on a loaded machine its 16
-# smaller GEMMs per product each wait for their threads: 0.73-3x, unsteady. So it runs only where
-# it gained: enough channels and pixels, and a single-threaded BLAS (``gemm.blas_thread_count``).
+# forward+backward against im2col): with one BLAS thread it took 0.64-0.82x im2col's time at
+# C >= 128 and outputs of 8x8 or more (ResNet18's layer2/layer3 at 32x32), but 1.05-1.2x at 64
+# channels (the transforms, NumPy memory passes, cost more than the GEMM time saved) and 1.2-2x at
+# 4x4 outputs. With both cores, pipelined as im2col is (each pool thread transforms and multiplies
+# its own block of images), it did not gain against pipelined im2col on 2026-12-01 on any ResNet18
+# shape: 0.85-1.35x at 32x32 and 16x16, 1.05-1.7x at 8x8, 2x and more below (its 16 products per
+# block are small and run at a fraction of the GEMM's speed). So it runs only where it gained:
+# enough channels and pixels, and a single-threaded BLAS (``gemm.blas_thread_count``).
 ENABLED = True
 MIN_CHANNELS = 128
 MIN_OUT = 8
