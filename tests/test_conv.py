@@ -186,6 +186,7 @@ def test_conv2d_large_blocked_forward_and_adjoint(shape, w_shape, kw, keep_col, 
     the adjoint identities of a bilinear map: <dy, y(x, W)> = <dx, x> = <dW, W>."""
     monkeypatch.setattr(im2col, "KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
     monkeypatch.setattr(gemm, "THREAD_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
     x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     X, Wt = t(x, True), t(w, True)

@@ -176,6 +176,7 @@ def test_conv_transpose2d_blocked_matches_reference(shape, w_shape, kw, block_by
     """The fast path in one block or in many (block budget patched small) against the reference
     Function, forward and both gradients."""
     monkeypatch.setattr(gemm, "THREAD_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
     x = rng.standard_normal(shape)
     w = rng.standard_normal(w_shape)
     results = []
@@ -194,6 +195,7 @@ def test_conv_transpose2d_blocked_matches_reference(shape, w_shape, kw, block_by
 def test_conv2d_blocked_matches_reference(keep_col, block_bytes, monkeypatch):
     monkeypatch.setattr(im2col, "KEEP_COL_BYTES", 1 << 30 if keep_col else 0)
     monkeypatch.setattr(gemm, "THREAD_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(gemm, "MIN_BLOCK_ROWS", 1)
     x = rng.standard_normal((3, 8, 18, 16))
     w = rng.standard_normal((12, 8, 3, 3))
     for kw in (dict(padding=1), dict(stride=2, padding=1)):
