@@ -575,7 +575,10 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
         wanted_leaves = {id(t) for t in inputs if t.grad_fn is None}
         wanted_nodes = {(t.grad_fn, t._output_index): t for t in inputs if t.grad_fn is not None}
 
-    delivered = set()  # ids of arrays already stored in some .grad during this walk
+    # ids of arrays already stored in some .grad during this walk; the seeds are the caller's arrays
+    # (not copied: a copy of a big gradient costs its page faults), so they count as given away
+    seeds = {id(_raw(g)) for g in grads if g is not None}
+    delivered = set(seeds)
     leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
     node_grads = {}  # fn -> {output_index: grad}
     roots = []
@@ -638,6 +641,7 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
     if inputs is None:
         return None
     result = [captured.get(id(t)) for t in inputs]
+    result = [g.copy() if g is not None and not create_graph and id(g) in seeds else g for g in result]
     if accumulate:  # backward(inputs=[...]): non-leaf inputs get .grad too
         for t, g in zip(inputs, result):
             if t.grad_fn is not None and g is not None:
@@ -781,5 +785,5 @@ def _initial_grad(output, gradient, create_graph=False):
             raise RuntimeError(f"backward: gradient of shape {tuple(g.shape)} does not match the output's shape {output.shape}")
         if create_graph and isinstance(gradient, Tensor) and gradient.requires_grad:
             return gradient if gradient.dtype == output.dtype else gradient.astype(output.dtype)
-        g = g.astype(output.dtype, copy=True)
+        g = g.astype(output.dtype, copy=False)  # the walk never writes into it (see run_backward)
     return Tensor._from_op(g, None, None) if create_graph else g

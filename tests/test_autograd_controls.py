@@ -250,3 +250,24 @@ def test_gradcheck_fails_on_wrong_and_on_detached_gradients():
 
     with pytest.raises(mg.GradcheckError):
         mg.gradcheck(lambda t: (t.sum(), detached(t)), (x,))
+
+
+def test_seed_gradients_are_not_copied_but_never_aliased_by_a_result():
+    """backward(g) does not copy g (a big seed would cost its page faults), yet no .grad and no
+    autograd.grad result shares memory with the caller's g, however directly g reaches it."""
+    import numpy as np
+
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    g = mg.tensor(np.ones((2, 3)))
+    (x + 0).backward(g)  # Add's backward passes g on unchanged to the leaf
+    x.backward(g)  # backward from the leaf itself
+    g.data[...] = 100.0
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 2.0))
+    assert not np.shares_memory(x.grad.data, g.data)
+    (dx,) = mg.autograd.grad(x + 0, x, grad_outputs=g)
+    assert not np.shares_memory(dx.data, g.data)
+    np.testing.assert_array_equal(dx.numpy(), np.full((2, 3), 100.0))
+    y = x + 0
+    y.retain_grad()
+    y.backward(g)
+    assert not np.shares_memory(y.grad.data, g.data)
