@@ -577,7 +577,7 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
 
     # ids of arrays already stored in some .grad during this walk; the seeds are the caller's arrays
     # (not copied: a copy of a big gradient costs its page faults), so they count as given away
-    seeds = {id(_raw(g)) for g in grads if g is not None}
+    seeds = {id(memory_root(_raw(g))) for g in grads if g is not None}
     delivered = set(seeds)
     leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
     node_grads = {}  # fn -> {output_index: grad}
@@ -641,7 +641,7 @@ def run_backward(tensors, grads, retain_graph=False, create_graph=False, inputs=
     if inputs is None:
         return None
     result = [captured.get(id(t)) for t in inputs]
-    result = [g.copy() if g is not None and not create_graph and id(g) in seeds else g for g in result]
+    result = [g.copy() if g is not None and not create_graph and id(memory_root(g)) in seeds else g for g in result]
     if accumulate:  # backward(inputs=[...]): non-leaf inputs get .grad too
         for t, g in zip(inputs, result):
             if t.grad_fn is not None and g is not None:
@@ -698,18 +698,28 @@ def _run_hooks(hooks, g, create_graph):
     return g
 
 
+def _private_buffer(root):
+    """Whether a view's memory belongs to the kernels' buffer cache (an op's fresh output, as good
+    as its own array; see ``kernels.memory.owns``)."""
+    from .kernels import memory
+
+    return memory.owns(root)
+
+
 def _set_or_add_grad(tensor, g, delivered=None):
     """Store ``g`` as ``tensor.grad`` or add it (out of place). A stored gradient owns its memory:
-    views, and arrays already given to another tensor in this walk, are copied first. Under
-    ``create_graph`` ``g`` is a Tensor with a graph and is stored as it is."""
+    views (except of an op's buffer from the kernels' cache), and arrays whose memory was already
+    given to another tensor in this walk, are copied first. Under ``create_graph`` ``g`` is a
+    Tensor with a graph and is stored as it is."""
     if isinstance(g, Tensor):
         tensor.grad = g if tensor.grad is None else tensor.grad + g
         return
     if tensor.grad is None:
-        if g.base is not None or (delivered is not None and id(g) in delivered):
-            g = g.copy()
+        root = memory_root(g)
+        if (g.base is not None and not _private_buffer(root)) or (delivered is not None and id(root) in delivered):
+            g = root = g.copy()
         if delivered is not None:
-            delivered.add(id(g))
+            delivered.add(id(root))
         tensor.grad = Tensor._from_op(g, None, None)
     else:
         tensor.grad.data = tensor.grad.data + g

@@ -271,3 +271,30 @@ def test_seed_gradients_are_not_copied_but_never_aliased_by_a_result():
     y.retain_grad()
     y.backward(g)
     assert not np.shares_memory(y.grad.data, g.data)
+
+
+def test_leaf_grads_keep_an_ops_cached_buffer_but_never_share_memory():
+    """A big gradient an op wrote into the kernels' buffer cache is stored as .grad without a copy
+    (the cache never hands out a buffer something still references); gradients that are views
+    of one array (cat's backward slices the seed) are copied, so no two .grads share memory."""
+    import numpy as np
+
+    import minigrad.functional as F
+    from minigrad.autograd import memory_root
+    from minigrad.kernels import memory
+
+    x = mg.tensor(np.random.default_rng(0).standard_normal((8, 8, 64, 64)).astype(np.float32), requires_grad=True)
+    w = mg.tensor(np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    if type(x.grad.data) is np.ndarray:  # (a GPU array has CuPy's own pool)
+        assert memory.owns(memory_root(x.grad.data))
+    before = x.grad.numpy().copy()
+    F.conv2d(mg.tensor(x.numpy()), w, padding=1)  # another op asking the cache for buffers
+    np.testing.assert_array_equal(x.grad.numpy(), before)
+
+    a, b = mg.tensor(np.ones((2, 3)), requires_grad=True), mg.tensor(np.ones((4, 3)), requires_grad=True)
+    g = mg.tensor(np.arange(18.0).reshape(6, 3))
+    mg.cat([a, b]).backward(g)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(a.grad.data, g.data) and not np.shares_memory(b.grad.data, g.data)
+    np.testing.assert_array_equal(b.grad.numpy(), np.arange(6.0, 18.0).reshape(4, 3))

@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["BufferCache", "buffers", "empty", "zeros", "scratch", "clear"]
+__all__ = ["BufferCache", "buffers", "empty", "zeros", "owns", "scratch", "clear"]
 
 
 class BufferCache:
@@ -61,6 +61,13 @@ class BufferCache:
             bufs.append(buf)
         return buf
 
+    def owns(self, root):
+        """True when ``root`` (an array's memory root, ``.base`` followed to the end) is one of the
+        cache's buffers: an array handed out by ``empty`` and still referenced is never handed out
+        again, so it may be kept (e.g. as a ``.grad``) like a fresh array."""
+        with self.lock:
+            return any(b is root for b in self.buffers)
+
     def zeros(self, shape, dtype, xp=np):
         out = self.empty(shape, dtype, xp)
         out.fill(0)
@@ -74,6 +81,7 @@ class BufferCache:
 buffers = BufferCache()
 empty = buffers.empty
 zeros = buffers.zeros
+owns = buffers.owns
 
 _work = threading.local()
 
