@@ -54,9 +54,12 @@ def test_resnet18_training_step_agrees_with_cpu():
     np.testing.assert_allclose(dev[0], cpu[0], rtol=1e-5)
     np.testing.assert_allclose(dev[1], cpu[1], rtol=1e-4)
     for name in ("conv1.weight", "layer2.0.downsample.0.weight", "layer4.1.bn2.bias", "fc.weight", "fc.bias"):
-        np.testing.assert_allclose(dev[2][name], cpu[2][name], rtol=1e-3, atol=1e-6, err_msg=name)
+        # float32 sums in another order (the host splits them over threads): errors scale with the largest entry
+        scale = np.abs(cpu[2][name]).max()
+        np.testing.assert_allclose(dev[2][name], cpu[2][name], rtol=1e-3, atol=2e-5 * scale, err_msg=name)
     for name, value in cpu[3].items():  # weights after the step and the BN running statistics
-        np.testing.assert_allclose(dev[3][name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        scale = float(np.abs(value).max()) if value.size else 0.0
+        np.testing.assert_allclose(dev[3][name], value, rtol=1e-4, atol=max(1e-6, 2e-5 * scale), err_msg=name)
 
 
 def test_checkpoint_from_the_device_holds_host_arrays_and_loads_on_either_device(tmp_path):

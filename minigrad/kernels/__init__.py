@@ -12,11 +12,12 @@ Tests run both against the same naive loops and gradchecks; studies can time one
 
     mode.py      reference or fast kernels (``use_reference()``, ``reference_kernels()``)
     memory.py    the one buffer allocator (cached big arrays, per-thread scratch)
-    gemm.py      product orientation, blocking of big lowered products
+    gemm.py      product orientation; big lowered products cut into blocks, pipelined on the pool
     layout.py    channels-last helpers, padding, window views
     im2col.py    the fast convolution's plan and its three lowered products
     winograd.py  F(2x2, 3x3) transforms and the batched product
     threads.py   one small thread pool for splitting big passes; the BLAS thread policy
+    passes.py    big elementwise passes (ReLU, its gradient, add) split over the pool
 """
 from . import gemm, layout, memory  # noqa: F401
 from .mode import reference_kernels, use_reference  # noqa: F401

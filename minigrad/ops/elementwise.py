@@ -6,11 +6,10 @@ saved inputs/outputs (``unpack_saved``), so the gradient can be differentiated a
 ``gy * (1 - y * y)`` is a Mul, a Sub and a Mul whose own backwards give the second derivative. Masks
 (ReLU, Clamp, Abs's sign, Where's condition) are constants there: their derivative is zero.
 """
-import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.threads import each_block
+from ..kernels import passes
 from . import graph
 from .broadcast import sum_to
 
@@ -21,11 +20,9 @@ class Add(Function):
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        if a.shape != b.shape or a.dtype != b.dtype:
-            return a + b
-        y = get_array_module(a).empty_like(a)  # (a big pass is split over the cores)
-        each_block(lambda i: get_array_module(a).add(a[i], b[i], out=y[i]), y)
-        return y
+        if a.shape == b.shape and a.dtype == b.dtype:
+            return passes.add(a, b)  # (the same, split over the cores when big)
+        return a + b
 
     def backward(self, gy):
         """da = gy;  db = gy  (summed over broadcast axes)"""
@@ -343,27 +340,14 @@ class ReLU(Function):
     saved_names = ("y",)
 
     def forward(self, x):
-        xp = get_array_module(x)
-        y = xp.empty_like(x)  # (a big pass is split over the cores)
-        each_block(lambda i: xp.maximum(x[i], 0, out=y[i]), y)
+        y = passes.relu(x)  # max(x, 0), split over the cores when big
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         """dx = gy * (y > 0)"""
         (y,) = self.saved_tensors
-        xp = get_array_module(y)
-        gx = xp.empty_like(gy)  # gy's memory order
-
-        def block(i):
-            live = y[i] > 0
-            with np.errstate(invalid="ignore"):  # (CuPy never warns)
-                xp.multiply(gy[i], live, out=gx[i])  # (a product, not xp.where: NumPy's where is ~15x slower)
-            if not bool(xp.isfinite(gx[i]).all()):  # inf * 0 is NaN: a dead unit passes 0 on (PyTorch)
-                gx[i][~live] = 0
-
-        each_block(block, gx)
-        return gx
+        return passes.relu_grad(gy, y)  # 0 at dead units even where gy is inf or nan (PyTorch)
 
     def backward_graph(self, gy):
         (y,) = self.unpack_saved()

@@ -298,7 +298,6 @@ class InstanceNorm(Function):
     saved_names = ("x", "mean", "inv_std", "weight")
 
     def forward(self, x, weight, bias, running_mean, running_var):
-        xp = get_array_module(x)
         x3 = _channels_view(x)
         if self.use_input_stats:
             xhat, mean, var, inv_std = _normalize(x3, (2,), self.eps)
