@@ -231,3 +231,26 @@ def test_batch_norm_split_over_the_pool_matches_the_reference(monkeypatch, offse
         np.testing.assert_allclose(fast, ref, rtol=1e-9, atol=1e-9)
     args = tuple(mg.tensor(a, requires_grad=True) for a in (x, w, b))
     assert gradcheck(lambda X, W, B: F.batch_norm(X, None, None, W, B, training=True), args)
+
+
+@pytest.mark.parametrize("shape,dtype", [((3, 8, 32, 32), np.float32), ((3, 16, 16, 16), np.float64),
+                                         ((2, 3, 5, 7), np.float32), ((0, 8, 32, 32), np.float32)])
+@pytest.mark.parametrize("split", [False, True])
+def test_copy_to_channels_last_is_the_transposed_copy(monkeypatch, shape, dtype, split):
+    """Into a padded buffer's inside and into a plain array; 32x32 float32 planes (a 4 KiB channel
+    stride) take the scratch route; a strided source too."""
+    from minigrad.kernels import layout
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", "2")
+    if split:
+        monkeypatch.setattr(threads, "SPLIT_BYTES", 1)
+    src = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    N, C, H, W = shape
+    dst = np.full((N, H + 2, W + 3, C), -1.0, dtype)
+    layout.copy_to_channels_last(dst[:, 1:1 + H, 2:2 + W], src)
+    np.testing.assert_array_equal(dst[:, 1:1 + H, 2:2 + W], src.transpose(0, 2, 3, 1))
+    assert (dst[:, 0] == -1).all() and (dst[:, :, :2] == -1).all()
+    np.testing.assert_array_equal(layout.nhwc(src), src.transpose(0, 2, 3, 1))
+    wide = np.zeros((N, C, H, 2 * W), dtype)
+    wide[..., ::2] = src
+    np.testing.assert_array_equal(layout.nhwc(wide[..., ::2]), src.transpose(0, 2, 3, 1))
