@@ -22,11 +22,11 @@ __all__ = ["mm", "mm_into", "group_mm_into", "group_mm_t", "thread_blocks", "pip
 
 # A pipelined block: written by one thread and multiplied by it right away, from its cache. Measured
 # on the ResNet18 3x3 shapes (2 cores, L2 1 MiB each): 2-5 MiB blocks run 1.05-1.5x faster than
-# one big product on OpenBLAS's two threads; 2 MiB beat 4 MiB by 10% at 64 channels (conv
-# forward+backward), 4.7 MiB (256 rows) beat 2 MiB by 15% at 512 channels (which also has to wait for the whole col), and the
-# OpenBLAS workers, never woken, do not spin on the cores the pool's threads need.
+# one big product on OpenBLAS's two threads (which also has to wait for the whole col), and the
+# OpenBLAS workers, never woken, do not spin on the cores the pool's threads need. 2 MiB beat 4 MiB
+# by ~10% at 64 channels (conv forward+backward); a product of fewer than ~256 rows runs slower.
 THREAD_BLOCK_BYTES = 2 << 20
-MIN_BLOCK_ROWS = 256  # ... but at least this many rows: a product of fewer runs at a fraction of the speed
+MIN_BLOCK_ROWS = 256  # ... but at least this many rows
 
 
 def _thread_policy(a, b):
@@ -89,8 +89,9 @@ def blas_thread_count():
 def thread_blocks(N, oh, ow, row_bytes, xp, whole_images=False, budget=None):
     """Blocks of whole output rows ``(n0, n1, p0, p1)`` (images n0:n1, rows p0:p1) for
     ``pipeline``: each under ``budget`` bytes (default ``THREAD_BLOCK_BYTES``) at ``row_bytes`` per
-    output pixel unless that leaves fewer than ``MIN_BLOCK_ROWS`` pixels, and at least two per pool thread so that a thread slowed by another process
-    leaves its share to the others. ``whole_images``: never split an image. One block on a GPU."""
+    output pixel unless that leaves fewer than ``MIN_BLOCK_ROWS`` pixels, and at least two per pool
+    thread so that a thread slowed by another process leaves its share to the others.
+    ``whole_images``: never split an image. One block on a GPU."""
     if xp is not np:
         return [(0, N, 0, oh)]
     workers = threads.num_workers()
