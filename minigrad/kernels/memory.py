@@ -18,6 +18,8 @@ import threading
 
 import numpy as np
 
+from .threads import each_block
+
 __all__ = ["BufferCache", "buffers", "empty", "zeros", "owns", "scratch", "clear"]
 
 
@@ -70,7 +72,10 @@ class BufferCache:
 
     def zeros(self, shape, dtype, xp=np):
         out = self.empty(shape, dtype, xp)
-        out.fill(0)
+        if out.ndim and type(out) is np.ndarray:
+            each_block(lambda i: out[i].fill(0), out)  # a big fill split over the pool
+        else:
+            out.fill(0)
         return out
 
     def clear(self):
