@@ -660,6 +660,21 @@ def _by_columns(ufunc, a2, vt, out2):
 # x seen as rows (R, m); w and b (m,) broadcast along the rows.
 
 
+def _row_stats(x2, y2, ones, eps):
+    """Mean, biased variance and inv_std of each row of ``x2`` (r, m): sum(x) as ``x2 @ ones``,
+    sum(x*x) an einsum; where the one-pass variance would cancel (``_cancels``) it is taken again
+    from x - mean, which is then left in ``y2``. Returns (mean, var, inv_std, centered)."""
+    xp = get_array_module(x2)
+    m = x2.shape[1]
+    mu = (x2 @ ones) / m
+    var = xp.einsum("rm,rm->r", x2, x2) / m - mu * mu
+    centered = _cancels(mu, var)
+    if centered:  # two-pass variance, x - mean parked in y
+        xp.subtract(x2, mu[:, None], out=y2)
+        var = xp.einsum("rm,rm->r", y2, y2) / m
+    return mu, var, _inv_std(var, eps), centered
+
+
 def _rows_forward(x2, w, b, eps, y2):
     """Normalise each row of ``x2`` (R, m), then ``* w + b`` (each (m,) or None), into ``y2``.
     Returns the (R,) mean, biased var and inv_std, and whether a block took the two-pass variance.
@@ -677,13 +692,7 @@ def _rows_forward(x2, w, b, eps, y2):
 
     def block(r0, r1):
         xb, yb = x2[r0:r1], y2[r0:r1]
-        mu = (xb @ ones) / m
-        var = xp.einsum("rm,rm->r", xb, xb) / m - mu * mu
-        centered = _cancels(mu, var)
-        if centered:  # two-pass variance, x - mean parked in y
-            xp.subtract(xb, mu[:, None], out=yb)
-            var = xp.einsum("rm,rm->r", yb, yb) / m
-        iv = _inv_std(var, eps)
+        mu, var, iv, centered = _row_stats(xb, yb, ones, eps)
         mean[r0:r1], var_out[r0:r1], inv[r0:r1] = mu, var, iv
         if centered:
             yb *= iv[:, None]
@@ -792,13 +801,7 @@ def _group_forward(fn, x, weight, bias, groups):
         nb = n1 - n0
         groups_rows, chans = (nb * g, m), (nb * g * k, length)
         xr, yr = x4[n0:n1].reshape(groups_rows), y4[n0:n1].reshape(groups_rows)  # one row per group
-        mu = (xr @ ones) / m
-        var = xp.einsum("rm,rm->r", xr, xr) / m - mu * mu
-        centered = _cancels(mu, var)
-        if centered:  # two-pass variance, x - mean parked in y
-            xp.subtract(xr, mu[:, None], out=yr)
-            var = xp.einsum("rm,rm->r", yr, yr) / m
-        iv = _inv_std(var, fn.eps)
+        mu, var, iv, centered = _row_stats(xr, yr, ones, fn.eps)
         mu, iv = mu.reshape(nb, g, 1), iv.reshape(nb, g, 1)
         scale = xp.broadcast_to(iv, (nb, g, k)) if w3 is None else iv * w3
         yc = y4[n0:n1].reshape(chans)  # one row per (sample, channel)
